@@ -1,0 +1,172 @@
+// Command _example is a small Fiber app that signs in, counts, flashes and
+// signs out with typed sessions. Run it with `go run ./_example` and open
+// http://localhost:3000 (PORT changes the port; SESSION_SECRET, 32 bytes or
+// more, keeps sessions across restarts).
+package main
+
+import (
+	"html/template"
+	"log"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fibersession/session"
+)
+
+// User is the signed-in user, kept under the value key "user".
+type User struct {
+	Name string `json:"name"`
+}
+
+// Val is a session value: the user, or a counter.
+type Val struct {
+	User  *User `json:"user,omitempty"`
+	Count int   `json:"count,omitempty"`
+}
+
+// Msg is a flash message.
+type Msg struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+func main() {
+	var secrets [][]byte
+	if s := os.Getenv("SESSION_SECRET"); s != "" {
+		secrets = [][]byte{[]byte(s)}
+	}
+	app, err := newApp(session.Config[Val, Msg]{
+		Secrets: secrets,
+		// Secure cookies are accepted from http://localhost by browsers; set
+		// CookieInsecure only if you serve plain HTTP on another host name.
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	slog.Info("listening", "url", "http://localhost:"+port)
+	log.Fatal(app.Listen(":" + port))
+}
+
+// newApp returns the example app. Its routes are also the end-to-end fixture.
+func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
+	m, err := session.NewManager(cfg)
+	if err != nil {
+		return nil, err
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(m.Handler())
+
+	app.Get("/", func(c *fiber.Ctx) error {
+		st, err := state(c, m)
+		if err != nil {
+			return err
+		}
+		c.Type("html", "utf-8")
+		return page.Execute(c.Response().BodyWriter(), st)
+	})
+
+	app.Get("/api/state", func(c *fiber.Ctx) error {
+		st, err := state(c, m)
+		if err != nil {
+			return err
+		}
+		return c.JSON(st)
+	})
+
+	app.Post("/login", func(c *fiber.Ctx) error {
+		name := strings.TrimSpace(c.FormValue("name"))
+		if name == "" || len(name) > 64 {
+			return c.Status(fiber.StatusBadRequest).SendString("name: 1 to 64 characters")
+		}
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		s.RegenerateID(true)
+		s.Set("user", Val{User: &User{Name: name}})
+		s.Flash("notice", Msg{"info", "Welcome, " + name})
+		return c.Redirect("/", fiber.StatusSeeOther)
+	})
+
+	app.Post("/logout", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		s.Destroy()
+		s.Flash("notice", Msg{"info", "Signed out"})
+		return c.Redirect("/", fiber.StatusSeeOther)
+	})
+
+	app.Post("/count/:key", func(c *fiber.Ctx) error {
+		key := c.Params("key")
+		if key == "user" {
+			return c.Status(fiber.StatusBadRequest).SendString("reserved key")
+		}
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		v, _ := s.Get(key)
+		v.Count++
+		s.Set(key, v)
+		return c.JSON(fiber.Map{"key": key, "value": v.Count})
+	})
+	return app, nil
+}
+
+// State is what the page and /api/state show.
+type State struct {
+	User   *string        `json:"user"`
+	Counts map[string]int `json:"counts"`
+	Flash  []string       `json:"flash"`
+}
+
+func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
+	s, err := m.Get(c)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Counts: map[string]int{}, Flash: []string{}}
+	if v, ok := s.Get("user"); ok && v.User != nil {
+		st.User = &v.User.Name
+	}
+	for _, k := range s.Keys() {
+		if k != "user" {
+			v, _ := s.Get(k)
+			st.Counts[k] = v.Count
+		}
+	}
+	keys := s.FlashKeys()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if msg, ok := s.GetFlash(k); ok {
+			st.Flash = append(st.Flash, msg.Text)
+		}
+	}
+	return st, nil
+}
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fibersession example</title>
+<style>body{font:16px system-ui;max-width:32rem;margin:3rem auto}.flash{background:#eef;padding:.5rem 1rem}</style>
+</head><body>
+<h1>fibersession</h1>
+{{range .Flash}}<p class="flash">{{.}}</p>{{end}}
+{{if .User}}
+<p>Signed in as <strong>{{.User}}</strong>.</p>
+<form method="post" action="/logout"><button>Sign out</button></form>
+{{else}}
+<form method="post" action="/login"><label>Name <input name="name" required maxlength="64"></label> <button>Sign in</button></form>
+{{end}}
+{{if .Counts}}<ul>{{range $k, $v := .Counts}}<li>{{$k}}: {{$v}}</li>{{end}}</ul>{{end}}
+</body></html>
+`))

@@ -1,0 +1,205 @@
+package session
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fibersession/session/stores/memory"
+)
+
+// Config configures the middleware. The zero value works: every field has a
+// documented default, filled in by NewManager.
+type Config[V, F any] struct {
+	// Next, when it returns true, skips the middleware for the request: the
+	// session is unavailable (Get returns ErrNoMiddleware) and nothing is saved.
+	Next func(c *fiber.Ctx) bool
+
+	// ErrorHandler answers a request whose session could not be loaded or saved
+	// because the store failed. Default: log the error and answer 500 with the
+	// plain text "Internal Server Error" (no internals).
+	ErrorHandler fiber.ErrorHandler
+
+	// Store keeps the records. Default: a new in-memory store (stores/memory).
+	Store Store
+
+	// Secrets are the HMAC-SHA256 keys for the cookie, each at least 32 bytes:
+	// the first signs, all verify. To rotate, put the new key first and keep
+	// the old ones until their cookies have expired. Default: one random key
+	// made at start with a warning (sessions then do not survive a restart).
+	Secrets [][]byte
+
+	// Codec encodes values and flash messages. Default: JSON (sonic).
+	Codec Codec
+
+	// Logger receives warnings (no secret configured, undecodable records) and
+	// debug notes. Default: slog.Default().
+	Logger *slog.Logger
+
+	// IdleTimeout ends a session not used for this long; every use extends it
+	// (sliding). Sessions may override it with SetIdleTimeout. Default: 24h.
+	IdleTimeout time.Duration
+
+	// AbsoluteTimeout ends a session this long after it was created or its id
+	// was last regenerated, however active. Must not be shorter than
+	// IdleTimeout. Default: 7 days.
+	AbsoluteTimeout time.Duration
+
+	// TouchInterval is the least time between two extensions of an unchanged
+	// session's idle expiry. Default: one minute, or IdleTimeout/2 if shorter.
+	TouchInterval time.Duration
+
+	// RotationGrace is how long the old id keeps a read-only copy after
+	// RegenerateID(false). Default: one minute.
+	RotationGrace time.Duration
+
+	// StoreTimeout bounds each store call when positive. Default: 0, no bound
+	// beyond the store client's own timeouts.
+	StoreTimeout time.Duration
+
+	// CookieName is the cookie's name; "__Host-" and "__Secure-" names are
+	// checked against their rules. Default: "session".
+	CookieName string
+	// CookiePath is the cookie's Path. Default: "/".
+	CookiePath string
+	// CookieDomain is the cookie's Domain. Default: none (host only).
+	CookieDomain string
+	// CookieSameSite is "Lax", "Strict" or "None". Default: "Lax".
+	CookieSameSite string
+	// CookieInsecure drops the Secure attribute. Default: false (Secure).
+	// Browsers accept Secure cookies from http://localhost.
+	CookieInsecure bool
+	// CookieScriptable drops the HttpOnly attribute. Default: false (HttpOnly).
+	CookieScriptable bool
+	// CookiePersistent gives the cookie a Max-Age equal to the session's
+	// remaining lifetime, so it survives a browser restart. Default: false, a
+	// browser-session cookie (sessions with SetIdleTimeout are persistent).
+	CookiePersistent bool
+
+	// Header, when set, names a request and response header that carries the
+	// same signed value as the cookie, for API clients without a cookie jar.
+	// A request's header takes precedence over its cookie. Default: none.
+	Header string
+}
+
+// Errors that NewManager returns for a bad configuration.
+var (
+	ErrShortSecret = errors.New("session: every secret must be at least 32 bytes")
+	ErrConfig      = errors.New("session: invalid configuration")
+)
+
+// withDefaults returns cfg with every unset field filled in, or an error
+// naming the first invalid setting. It is the one place defaults live.
+func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
+	bad := func(format string, a ...any) (Config[V, F], error) {
+		return cfg, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ErrorHandler == nil {
+		log := cfg.Logger
+		cfg.ErrorHandler = func(c *fiber.Ctx, err error) error {
+			log.Error("session: store failed", "err", err, "path", c.Path())
+			c.Response().Reset()
+			return c.Status(fiber.StatusInternalServerError).SendString("Internal Server Error")
+		}
+	}
+	if cfg.Store == nil {
+		cfg.Store = memory.New()
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = JSON{}
+	}
+	for i, k := range cfg.Secrets {
+		if len(k) < minKey {
+			return cfg, fmt.Errorf("%w (secret %d has %d bytes)", ErrShortSecret, i, len(k))
+		}
+	}
+	if len(cfg.Secrets) == 0 {
+		k := make([]byte, minKey)
+		_, _ = rand.Read(k)
+		cfg.Secrets = [][]byte{k}
+		cfg.Logger.Warn("session: no Secrets configured; using a random key, so sessions will not survive a restart")
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 24 * time.Hour
+	}
+	if cfg.AbsoluteTimeout == 0 {
+		cfg.AbsoluteTimeout = 7 * 24 * time.Hour
+	}
+	if cfg.IdleTimeout < 0 || cfg.AbsoluteTimeout < 0 || cfg.TouchInterval < 0 || cfg.RotationGrace < 0 || cfg.StoreTimeout < 0 {
+		return bad("timeouts must not be negative")
+	}
+	if cfg.AbsoluteTimeout < cfg.IdleTimeout {
+		return bad("AbsoluteTimeout (%s) is shorter than IdleTimeout (%s)", cfg.AbsoluteTimeout, cfg.IdleTimeout)
+	}
+	if cfg.TouchInterval == 0 {
+		cfg.TouchInterval = min(time.Minute, cfg.IdleTimeout/2)
+	}
+	if cfg.RotationGrace == 0 {
+		cfg.RotationGrace = time.Minute
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "session"
+	}
+	if !validName(cfg.CookieName) {
+		return bad("cookie name %q has characters a cookie name cannot have", cfg.CookieName)
+	}
+	if cfg.CookiePath == "" {
+		cfg.CookiePath = "/"
+	}
+	switch strings.ToLower(cfg.CookieSameSite) {
+	case "", "lax":
+		cfg.CookieSameSite = "Lax"
+	case "strict":
+		cfg.CookieSameSite = "Strict"
+	case "none":
+		cfg.CookieSameSite = "None"
+		if cfg.CookieInsecure {
+			return bad("SameSite=None requires a Secure cookie")
+		}
+	default:
+		return bad("CookieSameSite %q is not Lax, Strict or None", cfg.CookieSameSite)
+	}
+	if strings.HasPrefix(cfg.CookieName, "__Secure-") && cfg.CookieInsecure {
+		return bad("a __Secure- cookie must be Secure")
+	}
+	if strings.HasPrefix(cfg.CookieName, "__Host-") && (cfg.CookieInsecure || cfg.CookieDomain != "" || cfg.CookiePath != "/") {
+		return bad("a __Host- cookie must be Secure, have Path / and no Domain")
+	}
+	if cfg.Header != "" && !validName(cfg.Header) {
+		return bad("header name %q is not a valid token", cfg.Header)
+	}
+	return cfg, nil
+}
+
+// validName reports whether s is an RFC 7230 token (cookie and header names).
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSite(s string) fasthttp.CookieSameSite {
+	switch s {
+	case "Strict":
+		return fasthttp.CookieSameSiteStrictMode
+	case "None":
+		return fasthttp.CookieSameSiteNoneMode
+	}
+	return fasthttp.CookieSameSiteLaxMode
+}

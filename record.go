@@ -1,0 +1,185 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// Record format, version 1. All integers are unsigned varints; times are Unix
+// milliseconds, durations milliseconds.
+//
+//	byte    format version (1)
+//	byte    flags (flagMoved: the id was rotated away; read-only grace copy)
+//	uvarint created, deadline (absolute), idle override (0: none), written
+//	uvarint write version (incremented by every save)
+//	uvarint number of values, then per value: uvarint len, key, uvarint len, encoded value
+//	uvarint number of flash messages, then the same as values
+//
+// Values stay encoded until read: a value nobody reads is neither decoded nor
+// re-encoded.
+const (
+	recordVersion = 1
+	flagMoved     = 1 << 0
+	maxEntries    = 1 << 16
+)
+
+var errRecord = errors.New("session: malformed record")
+
+// entry is one value or flash message: encoded (raw), decoded (has), or both.
+type entry[T any] struct {
+	key string
+	raw []byte // nil when v was set and is not yet encoded
+	v   T
+	has bool // v holds the decoded value
+}
+
+type record[V, F any] struct {
+	flags    byte
+	created  int64 // ms
+	deadline int64 // ms
+	idle     int64 // ms; 0: the configured idle timeout
+	written  int64 // ms
+	version  uint64
+	vals     []entry[V]
+	flash    []entry[F]
+}
+
+func (r *record[V, F]) moved() bool { return r.flags&flagMoved != 0 }
+
+// decodeRecord parses data into r. The entries' raw bytes alias data, which
+// must not change afterwards. It never panics on any input.
+func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
+	if len(data) < 2 || data[0] != recordVersion {
+		return errRecord
+	}
+	d := decoder{b: data[2:]}
+	r.flags = data[1]
+	r.created = int64(d.uvarint())
+	r.deadline = int64(d.uvarint())
+	r.idle = int64(d.uvarint())
+	r.written = int64(d.uvarint())
+	r.version = d.uvarint()
+	r.vals = decodeEntries[V](&d)
+	r.flash = decodeEntries[F](&d)
+	if d.bad || len(d.b) != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
+		return errRecord
+	}
+	return nil
+}
+
+func decodeEntries[T any](d *decoder) []entry[T] {
+	n := d.uvarint()
+	if n == 0 || d.bad {
+		return nil
+	}
+	if n > maxEntries || n > uint64(len(d.b))/2 { // every entry takes at least two bytes
+		d.bad = true
+		return nil
+	}
+	es := make([]entry[T], n)
+	for i := range es {
+		k := d.bytes()
+		es[i] = entry[T]{key: string(k), raw: d.bytes()}
+		if d.bad {
+			return nil
+		}
+		if es[i].raw == nil {
+			es[i].raw = []byte{}
+		}
+	}
+	return es
+}
+
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	b := d.b[:n:n]
+	d.b = d.b[n:]
+	return b
+}
+
+// encodeRecord appends r to a new buffer, encoding every entry that has no
+// raw bytes with c. Encoded entries keep their new raw bytes.
+func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
+	if err := encodeEntries(c, r.vals); err != nil {
+		return nil, err
+	}
+	if err := encodeEntries(c, r.flash); err != nil {
+		return nil, err
+	}
+	n := 2 + 6*binary.MaxVarintLen64
+	for _, e := range r.vals {
+		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
+	}
+	for _, e := range r.flash {
+		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordVersion, r.flags)
+	b = binary.AppendUvarint(b, uint64(r.created))
+	b = binary.AppendUvarint(b, uint64(r.deadline))
+	b = binary.AppendUvarint(b, uint64(r.idle))
+	b = binary.AppendUvarint(b, uint64(r.written))
+	b = binary.AppendUvarint(b, r.version)
+	b = appendEntries(b, r.vals)
+	b = appendEntries(b, r.flash)
+	return b, nil
+}
+
+func encodeEntries[T any](c Codec, es []entry[T]) error {
+	for i := range es {
+		if es[i].raw != nil {
+			continue
+		}
+		raw, err := c.Marshal(&es[i].v)
+		if err != nil {
+			return err
+		}
+		es[i].raw = raw
+	}
+	return nil
+}
+
+func appendEntries[T any](b []byte, es []entry[T]) []byte {
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	for _, e := range es {
+		b = binary.AppendUvarint(b, uint64(len(e.key)))
+		b = append(b, e.key...)
+		b = binary.AppendUvarint(b, uint64(len(e.raw)))
+		b = append(b, e.raw...)
+	}
+	return b
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func find[T any](es []entry[T], key string) int {
+	for i := range es {
+		if es[i].key == key {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,514 @@
+package session
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrConflict is returned by Save when a compare-and-set store kept changing
+// under it for too many attempts.
+var ErrConflict = errors.New("session: too many concurrent writes to one session")
+
+const maxTries = 8 // compare-and-set attempts per save
+
+// Session is one request's view of a session: values of type V and flash
+// messages of type F under string keys. Get it with session.Get (Fiber) or
+// Manager.FromRequestCtx (fasthttp). A Session belongs to its request and is
+// not safe for use by several goroutines at once.
+//
+// Values are stored encoded and decoded when first read. Changing a value in
+// place (a map or pointer V) is not seen: call Set to store the change.
+type Session[V, F any] struct {
+	m      *Manager[V, F]
+	req    *fasthttp.RequestCtx
+	id     string        // "" until one is needed
+	client string        // the id the request's cookie or header named
+	isNew  bool          // began without a record (fresh, or after Destroy)
+	stored bool          // a record exists under id (read or written by this request)
+	raw    []byte        // the record under id as last read or written: the compare-and-set base
+	rec    record[V, F]  // header and values; rec.flash is not used (see in, out)
+	ttl    time.Duration // the store's remaining TTL at read; -1 when unknown
+	maxAge time.Duration // lifetime sent with a persistent cookie
+
+	in, out      []entry[F] // flash from an earlier request (visible), flash for the next
+	keepAll      bool
+	kept         []string
+	flashWritten bool // a save has written the flash; later only new calls count
+	flashDirty   bool // Flash or KeepFlash since that save
+
+	changed  []string // keys set or unset since the last save
+	cleared  bool     // Clear since the last save
+	idleSet  bool     // SetIdleTimeout since the last save
+	dirty    bool     // values, expiry or id changed since the last save
+	touch    bool     // the idle expiry is due to be extended
+	extended bool     // written or touched: a persistent cookie needs a new Max-Age
+	resign   bool     // the cookie was signed with an older key
+
+	oldID     string // the stored id RegenerateID moved away from
+	oldRaw    []byte
+	deleteOld bool
+
+	destroyed bool
+	doomed    []string // ids to delete at the next save
+	readOnly  bool     // a rotated-away grace copy: readable, never written
+}
+
+// ID returns the session id, choosing a new random one if the session has
+// none yet. After RegenerateID it is the new id.
+func (s *Session[V, F]) ID() string {
+	if s.id == "" {
+		s.id = newID()
+	}
+	return s.id
+}
+
+// Get returns the value under key. A stored value that no longer decodes into
+// V (its type changed) is reported absent and logged.
+func (s *Session[V, F]) Get(key string) (V, bool) {
+	return decodeEntry(s.m, s.rec.vals, key)
+}
+
+// Has reports whether a value is stored under key.
+func (s *Session[V, F]) Has(key string) bool { return find(s.rec.vals, key) >= 0 }
+
+// Keys returns the keys of the values, sorted.
+func (s *Session[V, F]) Keys() []string {
+	keys := make([]string, len(s.rec.vals))
+	for i, e := range s.rec.vals {
+		keys[i] = e.key
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Len returns the number of values.
+func (s *Session[V, F]) Len() int { return len(s.rec.vals) }
+
+// Set stores v under key.
+func (s *Session[V, F]) Set(key string, v V) {
+	e := entry[V]{key: key, v: v, has: true}
+	if i := find(s.rec.vals, key); i >= 0 {
+		s.rec.vals[i] = e
+	} else {
+		s.rec.vals = append(s.rec.vals, e)
+	}
+	s.change(key)
+}
+
+// Unset removes the value under key.
+func (s *Session[V, F]) Unset(key string) {
+	if i := find(s.rec.vals, key); i >= 0 {
+		s.rec.vals = slices.Delete(s.rec.vals, i, i+1)
+	}
+	s.change(key)
+}
+
+// Clear removes every value. Flash messages are not values and stay.
+func (s *Session[V, F]) Clear() {
+	s.rec.vals = nil
+	s.changed = s.changed[:0]
+	s.cleared = true
+	s.dirty = true
+}
+
+func (s *Session[V, F]) change(key string) {
+	if !slices.Contains(s.changed, key) {
+		s.changed = append(s.changed, key)
+	}
+	s.dirty = true
+}
+
+// Dirty reports whether saving would write anything: changed values, flash
+// queued or consumed, a new id, a changed expiry, or a destroyed record.
+func (s *Session[V, F]) Dirty() bool {
+	return s.dirty || s.flashChanged() || len(s.doomed) > 0 || s.oldID != ""
+}
+
+// Destroy ends the session: at save its record is deleted (and that of an id
+// it was rotated away from) and the cookie is expired with the same Path and
+// Domain. Values and flash set afterwards start a brand-new session under a
+// new id, so a logout can still flash a message. Destroyed stays true for the
+// rest of the request.
+func (s *Session[V, F]) Destroy() {
+	if s.stored {
+		s.doomed = append(s.doomed, s.id)
+	}
+	if s.oldID != "" {
+		s.doomed = append(s.doomed, s.oldID)
+	}
+	s.reset()
+	s.id = ""
+	s.destroyed = true
+}
+
+// Destroyed reports whether Destroy was called during this request.
+func (s *Session[V, F]) Destroyed() bool { return s.destroyed }
+
+// reset forgets the data and every unsaved change, and makes the session new.
+func (s *Session[V, F]) reset() {
+	*s = Session[V, F]{
+		m: s.m, req: s.req, id: s.id, client: s.client, isNew: true, ttl: -1,
+		resign: s.resign, destroyed: s.destroyed, doomed: s.doomed,
+	}
+}
+
+// RegenerateID moves the session's data to a new random id and starts a new
+// absolute lifetime. Call it after every privilege change (login, logout,
+// sudo). With deleteOld the old record is deleted at save; without it, it is
+// cut down to a read-only copy that lives Config.RotationGrace, so requests
+// already in flight with the old cookie still see their session. Either way
+// the old id is never written again.
+func (s *Session[V, F]) RegenerateID(deleteOld bool) {
+	if s.stored && s.oldID == "" {
+		s.oldID, s.oldRaw = s.id, s.raw
+	}
+	s.deleteOld = s.deleteOld || deleteOld
+	s.id, s.stored, s.raw, s.readOnly = newID(), false, nil, false
+	now := time.Now()
+	s.rec.created = ms(now)
+	s.rec.deadline = ms(now.Add(s.m.cfg.AbsoluteTimeout))
+	s.dirty = true
+}
+
+// DeleteID returns the id that the next save deletes because of
+// RegenerateID(true), or "" when there is none.
+func (s *Session[V, F]) DeleteID() string {
+	if s.deleteOld {
+		return s.oldID
+	}
+	return ""
+}
+
+// SetIdleTimeout overrides the idle timeout for this session ("remember me");
+// d <= 0 restores Config.IdleTimeout. The override is kept in the record and
+// applies to later requests; the absolute lifetime still caps it. A session
+// with an override gets a persistent cookie.
+func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
+	s.rec.idle = 0
+	if d > 0 {
+		s.rec.idle = max(d.Milliseconds(), 1)
+	}
+	s.idleSet = true
+	s.dirty = true
+}
+
+// idle returns the session's idle timeout.
+func (s *Session[V, F]) idle() time.Duration {
+	if s.rec.idle > 0 {
+		return time.Duration(s.rec.idle) * time.Millisecond
+	}
+	return s.m.cfg.IdleTimeout
+}
+
+// ttlAt returns how long the record should live from now: the earlier of the
+// idle and the absolute limit.
+func (s *Session[V, F]) ttlAt(now time.Time) time.Duration {
+	return min(s.idle(), time.UnixMilli(s.rec.deadline).Sub(now))
+}
+
+// Reload discards this request's unsaved changes and reads the session again
+// from the store. If the record is gone, the session starts fresh.
+func (s *Session[V, F]) Reload() error {
+	id := s.id
+	if !s.stored {
+		id = s.oldID
+	}
+	s.reset()
+	s.id = ""
+	if id == "" {
+		return nil
+	}
+	return s.read(id)
+}
+
+// read loads the record under id. A missing, expired or undecodable record
+// leaves the session fresh; only a store failure is an error.
+func (s *Session[V, F]) read(id string) error {
+	ctx, cancel := s.m.context()
+	defer cancel()
+	var data []byte
+	var err error
+	ttl := time.Duration(-1)
+	if g, ok := s.m.store.(TTLGetter); ok {
+		data, ttl, err = g.GetTTL(ctx, id)
+	} else {
+		data, err = s.m.store.Get(ctx, id)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.m.log.Debug("session: no record for the id; starting a fresh session")
+		return nil
+	case err != nil:
+		return storeErr("get", err)
+	}
+	var rec record[V, F]
+	if err := decodeRecord(data, &rec); err != nil {
+		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
+		return nil
+	}
+	now := time.Now()
+	if rec.deadline <= ms(now) {
+		s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")
+		return nil
+	}
+	s.id, s.stored, s.isNew, s.raw, s.ttl = id, true, false, data, ttl
+	s.in, rec.flash = rec.flash, nil
+	s.rec = rec
+	s.readOnly = rec.moved()
+	s.touch = s.touchDue(now)
+	return nil
+}
+
+// touchDue reports whether the store's expiry lags the wanted one by at least
+// the touch interval. Without a TTL from the store, the last write's time
+// stands in for it.
+func (s *Session[V, F]) touchDue(now time.Time) bool {
+	deadline := time.UnixMilli(s.rec.deadline)
+	have := time.UnixMilli(s.rec.written).Add(s.idle())
+	if s.ttl >= 0 {
+		have = now.Add(s.ttl)
+	}
+	return earlier(now.Add(s.idle()), deadline).Sub(earlier(have, deadline)) >= s.m.cfg.TouchInterval
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Save writes the session now if anything changed, extends an idle expiry
+// that is due, and sets the cookie. The middleware calls it after the
+// handler; call it yourself only to see a store error in the handler. A
+// session that is new and empty is not stored and gets no cookie.
+func (s *Session[V, F]) Save() error {
+	ctx, cancel := s.m.context()
+	defer cancel()
+	store := s.m.store
+	for len(s.doomed) > 0 {
+		if err := store.Delete(ctx, s.doomed[0]); err != nil {
+			return storeErr("delete", err)
+		}
+		s.doomed = s.doomed[1:]
+	}
+	toucher, canTouch := store.(Toucher)
+	canTouch = canTouch && s.ttl >= 0 && s.oldID == ""
+	now := time.Now()
+	switch {
+	case s.readOnly:
+	case s.dirty || s.flashChanged() || s.touch && !canTouch:
+		if s.isNew && !s.stored && s.empty() {
+			break
+		}
+		if err := s.write(now); err != nil {
+			return err
+		}
+		if err := s.retire(); err != nil {
+			return err
+		}
+	case s.touch:
+		ttl := s.ttlAt(now)
+		if err := toucher.Touch(ctx, s.id, ttl); err != nil {
+			return storeErr("touch", err)
+		}
+		s.touch, s.ttl, s.extended, s.maxAge = false, ttl, true, ttl
+	}
+	s.sendCookie()
+	return nil
+}
+
+// empty reports whether there is nothing worth storing.
+func (s *Session[V, F]) empty() bool {
+	return len(s.rec.vals) == 0 && len(s.pending()) == 0 && s.rec.idle == 0
+}
+
+// write stores the record under s.id: with compare-and-set when the store has
+// it, re-applying this request's changes onto a concurrently written record.
+func (s *Session[V, F]) write(now time.Time) error {
+	ctx, cancel := s.m.context()
+	defer cancel()
+	if s.id == "" {
+		s.id = newID()
+	}
+	if s.rec.created == 0 {
+		s.rec.created = ms(now)
+		s.rec.deadline = ms(now.Add(s.m.cfg.AbsoluteTimeout))
+	}
+	rec := s.rec
+	rec.flash = s.pending()
+	rec.flags = 0
+	rec.written = ms(now)
+	rec.version++
+	data, err := encodeRecord(s.m.cfg.Codec, &rec)
+	if err != nil {
+		return err
+	}
+	ttl := max(s.ttlAt(now), time.Second)
+	cas, ok := s.m.store.(CompareAndSetter)
+	if !ok {
+		if err := s.m.store.Set(ctx, s.id, data, ttl); err != nil {
+			return storeErr("set", err)
+		}
+	}
+	for try := 0; ok; try++ {
+		done, err := cas.CompareAndSet(ctx, s.id, s.raw, data, ttl)
+		if err != nil {
+			return storeErr("set", err)
+		}
+		if done {
+			break
+		}
+		if try == maxTries {
+			return storeErr("set", ErrConflict)
+		}
+		if s.raw == nil { // the new id is taken: choose another
+			s.id = newID()
+			continue
+		}
+		cur, err := s.m.store.Get(ctx, s.id)
+		if errors.Is(err, ErrNotFound) {
+			s.m.log.Debug("session: record deleted by a concurrent request; changes dropped")
+			s.reset()
+			s.isNew = false
+			return nil
+		}
+		if err != nil {
+			return storeErr("get", err)
+		}
+		var latest record[V, F]
+		if decodeRecord(cur, &latest) != nil {
+			s.raw = cur // overwrite what cannot be read
+			continue
+		}
+		if latest.moved() {
+			s.m.log.Debug("session: id rotated by a concurrent request; changes dropped")
+			s.reset()
+			s.isNew = false
+			return nil
+		}
+		rec = s.merge(latest, now)
+		if data, err = encodeRecord(s.m.cfg.Codec, &rec); err != nil {
+			return err
+		}
+		s.raw = cur
+		ttl = max(min(rec.idleOr(s.m.cfg.IdleTimeout), time.UnixMilli(rec.deadline).Sub(now)), time.Second)
+	}
+	s.raw, s.stored, s.ttl, s.maxAge, s.extended, s.touch = data, true, ttl, ttl, true, false
+	rec.flash = nil
+	s.rec = rec
+	s.changed, s.cleared, s.idleSet, s.dirty = s.changed[:0], false, false, false
+	s.flashWritten, s.flashDirty = true, false
+	return nil
+}
+
+// merge re-applies this request's changes onto latest, the record another
+// request wrote meanwhile: values set or unset here, flash consumed or queued
+// here, an idle timeout set here. Everything else is latest's.
+func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
+	if s.cleared {
+		latest.vals = nil
+	}
+	for _, key := range s.changed {
+		j := find(latest.vals, key)
+		i := find(s.rec.vals, key)
+		switch {
+		case i < 0 && j >= 0:
+			latest.vals = slices.Delete(latest.vals, j, j+1)
+		case i >= 0 && j >= 0:
+			latest.vals[j] = s.rec.vals[i]
+		case i >= 0:
+			latest.vals = append(latest.vals, s.rec.vals[i])
+		}
+	}
+	for _, e := range s.in {
+		if j := find(latest.flash, e.key); j >= 0 && !s.isKept(e.key) && string(latest.flash[j].raw) == string(e.raw) {
+			latest.flash = slices.Delete(latest.flash, j, j+1)
+		}
+	}
+	for _, e := range s.out {
+		if j := find(latest.flash, e.key); j >= 0 {
+			latest.flash[j] = e
+		} else {
+			latest.flash = append(latest.flash, e)
+		}
+	}
+	if s.idleSet {
+		latest.idle = s.rec.idle
+	}
+	latest.flags = 0
+	latest.written = ms(now)
+	latest.version++
+	return latest
+}
+
+func (r *record[V, F]) idleOr(d time.Duration) time.Duration {
+	if r.idle > 0 {
+		return time.Duration(r.idle) * time.Millisecond
+	}
+	return d
+}
+
+// retire deletes the id RegenerateID moved away from, or cuts it down to a
+// read-only copy for the rotation grace.
+func (s *Session[V, F]) retire() error {
+	if s.oldID == "" {
+		return nil
+	}
+	ctx, cancel := s.m.context()
+	defer cancel()
+	if s.deleteOld {
+		if err := s.m.store.Delete(ctx, s.oldID); err != nil {
+			return storeErr("delete", err)
+		}
+	} else {
+		moved := append([]byte(nil), s.oldRaw...)
+		moved[1] |= flagMoved
+		if err := s.m.store.Set(ctx, s.oldID, moved, s.m.cfg.RotationGrace); err != nil {
+			return storeErr("set", err)
+		}
+	}
+	s.oldID, s.oldRaw, s.deleteOld = "", nil, false
+	return nil
+}
+
+// sendCookie sets the cookie when the client's differs from the session's:
+// a new id, a re-signed value, a new Max-Age, or a destroyed session.
+func (s *Session[V, F]) sendCookie() {
+	persistent := s.m.cfg.CookiePersistent || s.rec.idle > 0
+	switch {
+	case s.stored && (s.id != s.client || s.resign || persistent && s.extended):
+		maxAge := time.Duration(0)
+		if persistent {
+			maxAge = s.maxAge
+		}
+		s.m.setCookie(s.req, s.m.signer.sign(s.id), maxAge)
+		s.client, s.resign, s.extended = s.id, false, false
+	case s.destroyed && s.client != "" && !s.stored:
+		s.m.setCookie(s.req, "", 0)
+		s.client = ""
+	}
+}
+
+// decodeEntry returns the value under key in es, decoding it on first use. A
+// value that does not decode is reported absent and logged.
+func decodeEntry[T, V, F any](m *Manager[V, F], es []entry[T], key string) (T, bool) {
+	i := find(es, key)
+	if i < 0 {
+		var zero T
+		return zero, false
+	}
+	e := &es[i]
+	if !e.has {
+		if err := m.cfg.Codec.Unmarshal(e.raw, &e.v); err != nil {
+			m.log.Warn("session: stored value does not decode", "key", key, "err", err)
+			var zero T
+			return zero, false
+		}
+		e.has = true
+	}
+	return e.v, true
+}
