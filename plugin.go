@@ -34,6 +34,7 @@ type Manager[V, F any] struct {
 	store  Store
 	signer *signer
 	log    *slog.Logger
+	now    func() time.Time // the clock; tests move it
 }
 
 type ctxKey int
@@ -51,6 +52,7 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 		store:  cfg.Store,
 		signer: newSigner(cfg.CookieName, cfg.Secrets),
 		log:    cfg.Logger,
+		now:    time.Now,
 	}, nil
 }
 
@@ -153,7 +155,7 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	if s, ok := ctx.UserValue(m).(*Session[V, F]); ok {
 		return s, nil
 	}
-	s := &Session[V, F]{m: m, req: ctx}
+	s := &Session[V, F]{m: m, req: ctx, isNew: true, ttl: -1}
 	if id, key, ok := m.token(ctx); ok {
 		if err := s.read(string(id)); err != nil {
 			return nil, err

@@ -167,7 +167,7 @@ func (s *Session[V, F]) RegenerateID(deleteOld bool) {
 	}
 	s.deleteOld = s.deleteOld || deleteOld
 	s.id, s.stored, s.raw, s.readOnly = newID(), false, nil, false
-	now := time.Now()
+	now := s.m.now()
 	s.rec.created = ms(now)
 	s.rec.deadline = ms(now.Add(s.m.cfg.AbsoluteTimeout))
 	s.dirty = true
@@ -249,7 +249,7 @@ func (s *Session[V, F]) read(id string) error {
 		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
 		return nil
 	}
-	now := time.Now()
+	now := s.m.now()
 	if rec.deadline <= ms(now) {
 		s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")
 		return nil
@@ -297,7 +297,7 @@ func (s *Session[V, F]) Save() error {
 	}
 	toucher, canTouch := store.(Toucher)
 	canTouch = canTouch && s.ttl >= 0 && s.oldID == ""
-	now := time.Now()
+	now := s.m.now()
 	switch {
 	case s.readOnly:
 	case s.dirty || s.flashChanged() || s.touch && !canTouch:

@@ -1,0 +1,477 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+func TestBadCookies(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	good := func() string { h.jar, _ = newJar(); h.login("ada"); return h.cookie() }
+	valid := good()
+	other := good()
+	wrongKey := newSigner("session", [][]byte{[]byte("another key of thirty-two bytes!")}).sign(newID())
+	id := valid[:idLen]
+	cases := map[string][]string{
+		"tampered id":        {"session=" + flip(valid[:1]) + valid[1:]},
+		"tampered signature": {"session=" + valid[:len(valid)-1] + flip(valid[len(valid)-1:])},
+		"truncated":          {"session=" + valid[:len(valid)-5]},
+		"id only":            {"session=" + id},
+		"wrong key":          {"session=" + wrongKey},
+		"oversized":          {"session=" + strings.Repeat("A", 8<<10)},
+		"empty":              {"session="},
+		"bad base64":         {"session=" + strings.Repeat("!", idLen) + "." + valid[idLen+1:]},
+		"non-ASCII bytes":    {"session=" + id[:10] + "\xc3\xa9" + id[12:] + valid[idLen:]},
+		"tab inside":         {"session=" + id[:10] + "\t" + id[11:] + valid[idLen:]},
+		"two valid cookies":  {"session=" + valid, "session=" + other},
+		"client-chosen id":   {"session=" + strings.Repeat("a", idLen)},
+	}
+	for name, cookies := range cases {
+		t.Run(name, func(t *testing.T) {
+			h.jar, _ = newJar()
+			sets := h.store.sets.Load()
+			var got string
+			resp := h.do(func(c *fiber.Ctx, s *sess) error {
+				if s.Has("user") {
+					t.Error("a bad cookie opened a session")
+				}
+				got = s.ID()
+				return c.SendString("fine")
+			}, strings.Join(cookies, "; "))
+			if resp.StatusCode != http.StatusOK || body(t, resp) != "fine" {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+			if got == id || len(got) != idLen {
+				t.Errorf("fresh session id %q", got)
+			}
+			if n := h.store.sets.Load() - sets; n != 0 {
+				t.Errorf("%d store writes for a bad cookie", n)
+			}
+		})
+	}
+	// One valid cookie next to garbage of the same name is used.
+	h.jar, _ = newJar()
+	h.do(func(c *fiber.Ctx, s *sess) error {
+		if !s.Has("user") {
+			t.Error("a valid cookie next to a malformed one was ignored")
+		}
+		return nil
+	}, "session=garbage; session="+valid)
+}
+
+// flip returns a base64url character other than c.
+func flip(c string) string {
+	if c == "A" {
+		return "B"
+	}
+	return "A"
+}
+
+func TestSecretRotation(t *testing.T) {
+	oldKey := []byte("the old key, thirty-two bytes...")
+	newKey := []byte("the new key, thirty-two bytes...")
+	store := newCountingStore(t)
+	h1 := newHarness(t, Config[string, string]{Store: store, Secrets: [][]byte{oldKey}})
+	h1.store = store
+	h1.login("ada")
+	cookie := h1.cookie()
+
+	h2 := newHarness(t, Config[string, string]{Store: store, Secrets: [][]byte{newKey, oldKey}})
+	h2.store = store
+	resp := h2.do(func(c *fiber.Ctx, s *sess) error {
+		if u, _ := s.Get("user"); u != "ada" {
+			t.Error("a cookie signed with an older key was refused")
+		}
+		return nil
+	}, "session="+cookie)
+	want := newSigner("session", [][]byte{newKey}).sign(cookie[:idLen])
+	if sc := strings.Join(setCookies(resp), ""); !strings.Contains(sc, "session="+want) {
+		t.Errorf("cookie not re-issued with the newest key: %q", sc)
+	}
+
+	h3 := newHarness(t, Config[string, string]{Store: store, Secrets: [][]byte{newKey}})
+	h3.store = store
+	h3.do(func(c *fiber.Ctx, s *sess) error {
+		if s.Has("user") {
+			t.Error("a retired key still verifies")
+		}
+		return nil
+	}, "session="+cookie)
+}
+
+func TestCookieAttributes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		cfg  Config[string, string]
+		want []string
+		not  []string
+	}{
+		"defaults": {Config[string, string]{}, []string{"HttpOnly", "secure", "SameSite=Lax", "path=/"}, []string{"max-age", "domain"}},
+		"__Host-":  {Config[string, string]{CookieName: "__Host-sid"}, []string{"__Host-sid=", "secure", "path=/"}, []string{"domain"}},
+		"strict, persistent, insecure, scriptable": {
+			Config[string, string]{CookieSameSite: "strict", CookiePersistent: true, CookieInsecure: true, CookieScriptable: true, IdleTimeout: time.Hour},
+			[]string{"SameSite=Strict", "max-age=3600"}, []string{"secure", "HttpOnly"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, tc.cfg)
+			resp := h.do(func(c *fiber.Ctx, s *sess) error { s.Set("a", "b"); return nil })
+			sc := strings.Join(setCookies(resp), "")
+			for _, w := range tc.want {
+				if !strings.Contains(sc, w) {
+					t.Errorf("cookie %q lacks %q", sc, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(sc, w) {
+					t.Errorf("cookie %q has %q", sc, w)
+				}
+			}
+			if v := resp.Header.Get("Vary"); v != "Cookie" {
+				t.Errorf("Vary %q", v)
+			}
+			if v := resp.Header.Get("Cache-Control"); v != `no-cache="Set-Cookie"` {
+				t.Errorf("Cache-Control %q", v)
+			}
+		})
+	}
+	// Existing Vary and Cache-Control are extended, not replaced.
+	h := newHarness(t, Config[string, string]{})
+	resp := h.do(func(c *fiber.Ctx, s *sess) error {
+		c.Set("Vary", "Accept-Encoding")
+		c.Set("Cache-Control", "private")
+		s.Set("a", "b")
+		return nil
+	})
+	if v := resp.Header.Values("Vary"); strings.Join(v, ", ") != "Accept-Encoding, Cookie" {
+		t.Errorf("Vary %q", v)
+	}
+	if v := resp.Header.Get("Cache-Control"); v != `private, no-cache="Set-Cookie"` {
+		t.Errorf("Cache-Control %q", v)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]Config[string, string]{
+		"short secret":          {Secrets: [][]byte{[]byte("short")}},
+		"short second secret":   {Secrets: [][]byte{testKey, []byte("short")}},
+		"bad SameSite":          {CookieSameSite: "sometimes"},
+		"absolute under idle":   {IdleTimeout: time.Hour, AbsoluteTimeout: time.Minute},
+		"negative timeout":      {RotationGrace: -time.Second},
+		"None without Secure":   {CookieSameSite: "None", CookieInsecure: true},
+		"__Host- with Domain":   {CookieName: "__Host-s", CookieDomain: "example.com"},
+		"__Host- with Path":     {CookieName: "__Host-s", CookiePath: "/app"},
+		"__Secure- insecure":    {CookieName: "__Secure-s", CookieInsecure: true},
+		"bad cookie name":       {CookieName: "a b;"},
+		"bad header name":       {Header: "X Session"},
+		"__Host- insecure":      {CookieName: "__Host-s", CookieInsecure: true},
+		"absolute under idle 2": {IdleTimeout: 8 * 24 * time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			if cfg.Secrets == nil {
+				cfg.Secrets = [][]byte{testKey}
+			}
+			if _, err := NewManager(cfg); err == nil {
+				t.Fatal("no error")
+			} else if !errors.Is(err, ErrConfig) && !errors.Is(err, ErrShortSecret) {
+				t.Fatalf("error %v is neither ErrConfig nor ErrShortSecret", err)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Error("New did not refuse the configuration")
+				}
+			}()
+			New(cfg)
+		})
+	}
+}
+
+func TestNoSecretWarns(t *testing.T) {
+	h := newHarness(t, Config[string, string]{Secrets: [][]byte{}})
+	if !strings.Contains(h.logs.String(), "no Secrets configured") {
+		t.Errorf("no warning: %q", h.logs)
+	}
+	h.login("ada")
+	h.do(func(c *fiber.Ctx, s *sess) error {
+		if !s.Has("user") {
+			t.Error("the generated key does not verify its own cookies")
+		}
+		return nil
+	})
+}
+
+func TestStoreDown(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	id := h.login("ada")
+	before, _ := h.stored(id)
+	h.store.fail.Store(true)
+	for name, fn := range map[string]func(c *fiber.Ctx, s *sess) error{
+		"read":  func(c *fiber.Ctx, s *sess) error { return c.SendString("unreachable") },
+		"write": func(c *fiber.Ctx, s *sess) error { s.Set("a", "b"); return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := h.do(fn)
+			b := body(t, resp)
+			if resp.StatusCode != http.StatusInternalServerError || b != "Internal Server Error" {
+				t.Errorf("status %d, body %q", resp.StatusCode, b)
+			}
+			if strings.Contains(b, "10.0.0.1") || len(setCookies(resp)) != 0 {
+				t.Errorf("internals or cookies leaked: %q %q", b, setCookies(resp))
+			}
+		})
+	}
+	h.store.fail.Store(false)
+	after, _ := h.stored(id)
+	if after.version != before.version || h.cookie() == "" {
+		t.Error("a failed request changed the stored session or the cookie")
+	}
+
+	// Save fails after a successful load: the ErrorHandler answers.
+	var handled error
+	h2 := newHarness(t, Config[string, string]{ErrorHandler: func(c *fiber.Ctx, err error) error {
+		handled = err
+		return c.Status(503).SendString("try later")
+	}})
+	h2.login("ada")
+	resp := h2.do(func(c *fiber.Ctx, s *sess) error {
+		s.Set("a", "b")
+		h2.store.fail.Store(true)
+		return nil
+	})
+	var se *StoreError
+	if resp.StatusCode != 503 || !errors.As(handled, &se) || se.Op != "set" {
+		t.Errorf("status %d, handled %v", resp.StatusCode, handled)
+	}
+	// Get in the handler returns the error too.
+	h2.store.fail.Store(true)
+	h2.app.Get("/get", func(c *fiber.Ctx) error {
+		_, err := Get[string, string](c)
+		if !errors.As(err, &se) || !errors.Is(err, errDown) {
+			t.Errorf("Get error %v", err)
+		}
+		return err
+	})
+	req := httptest.NewRequest(http.MethodGet, "/get", nil)
+	req.Header.Set("Cookie", "session="+h2.cookie())
+	if resp, _ := h2.app.Test(req); resp.StatusCode != 503 {
+		t.Errorf("status %d from a failed Get", resp.StatusCode)
+	}
+}
+
+func TestNextAndTypes(t *testing.T) {
+	h := newHarness(t, Config[string, string]{Next: func(c *fiber.Ctx) bool { return c.Path() == "/skip" }})
+	h.app.Get("/skip", func(c *fiber.Ctx) error {
+		if _, err := Get[string, string](c); !errors.Is(err, ErrNoMiddleware) {
+			t.Errorf("Get on a skipped request: %v", err)
+		}
+		if _, err := h.m.Get(c); !errors.Is(err, ErrNoMiddleware) {
+			t.Errorf("Manager.Get on a skipped request: %v", err)
+		}
+		return nil
+	})
+	h.app.Get("/types", func(c *fiber.Ctx) error {
+		if _, err := Get[int, string](c); !errors.Is(err, ErrNoMiddleware) {
+			t.Errorf("Get with other types: %v", err)
+		}
+		return nil
+	})
+	for _, p := range []string{"/skip", "/types"} {
+		if _, err := h.app.Test(httptest.NewRequest(http.MethodGet, p, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestHeaderTransport(t *testing.T) {
+	h := newHarness(t, Config[string, string]{Header: "X-Session"})
+	h.app.Post("/api", func(c *fiber.Ctx) error {
+		s, err := h.m.Get(c)
+		if err != nil {
+			return err
+		}
+		n, _ := s.Get("n")
+		s.Set("n", n+"+")
+		return c.SendString(n + "+")
+	})
+	token := ""
+	for i, want := range []string{"+", "++", "+++"} {
+		req := httptest.NewRequest(http.MethodPost, "/api", nil)
+		if token != "" {
+			req.Header.Set("X-Session", token)
+		}
+		resp, err := h.app.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := body(t, resp); got != want {
+			t.Errorf("request %d: %q, want %q", i, got, want)
+		}
+		if v := resp.Header.Get("X-Session"); v != "" {
+			token = v
+		} else if i == 0 {
+			t.Fatal("no token in the response header")
+		}
+	}
+}
+
+func TestConcurrentDifferentKeys(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	h.login("ada")
+	cookie := h.cookie()
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodPost, "/run/concurrent", nil)
+			req.Header.Set("Cookie", "session="+cookie)
+			req.Header.Set("X-Key", fmt.Sprint("k", i))
+			if resp, err := h.app.Test(req, -1); err != nil || resp.StatusCode != 200 {
+				t.Errorf("request %d: %v", i, err)
+			}
+		}()
+	}
+	h.mu.Lock()
+	h.fn["concurrent"] = func(c *fiber.Ctx, s *sess) error {
+		s.Set(c.Get("X-Key"), "v")
+		return nil
+	}
+	h.mu.Unlock()
+	wg.Wait()
+	r, _ := h.stored(cookie[:idLen])
+	if len(r.vals) != n+1 {
+		t.Errorf("%d of %d concurrent changes persisted", len(r.vals)-1, n)
+	}
+}
+
+// TestInterleaved runs a second request inside the first one's handler, so
+// the second saves between the first's load and save.
+func TestInterleaved(t *testing.T) {
+	inner := func(h *harness, fn func(c *fiber.Ctx, s *sess) error) {
+		jar := h.jar
+		h.do(fn)
+		h.jar = jar
+	}
+	t.Run("different keys both persist", func(t *testing.T) {
+		h := newHarness(t, Config[string, string]{})
+		h.login("ada")
+		h.do(func(c *fiber.Ctx, s *sess) error {
+			s.Set("a", "1")
+			inner(h, func(c *fiber.Ctx, s *sess) error { s.Set("b", "2"); s.Unset("user"); return nil })
+			return nil
+		})
+		r, _ := h.stored(h.id())
+		if find(r.vals, "a") < 0 || find(r.vals, "b") < 0 || find(r.vals, "user") >= 0 {
+			t.Errorf("merged keys: %+v", r.vals)
+		}
+	})
+	t.Run("same key: the later save wins", func(t *testing.T) {
+		h := newHarness(t, Config[string, string]{})
+		h.login("ada")
+		h.do(func(c *fiber.Ctx, s *sess) error {
+			s.Set("user", "first")
+			inner(h, func(c *fiber.Ctx, s *sess) error { s.Set("user", "second"); return nil })
+			return nil
+		})
+		h.do(func(c *fiber.Ctx, s *sess) error {
+			if u, _ := s.Get("user"); u != "first" {
+				t.Errorf("user %q, want the later save's", u)
+			}
+			return nil
+		})
+	})
+	t.Run("flash consumed and queued concurrently", func(t *testing.T) {
+		h := newHarness(t, Config[string, string]{})
+		h.do(func(c *fiber.Ctx, s *sess) error { s.Flash("old", "o"); return nil })
+		h.do(func(c *fiber.Ctx, s *sess) error {
+			s.GetFlash("old")
+			inner(h, func(c *fiber.Ctx, s *sess) error { s.Flash("new", "n"); return nil })
+			return nil
+		})
+		h.do(func(c *fiber.Ctx, s *sess) error {
+			if got := s.FlashKeys(); len(got) != 1 || got[0] != "new" {
+				t.Errorf("flash keys %q, want only the concurrently queued one", got)
+			}
+			return nil
+		})
+	})
+	for name, kill := range map[string]func(s *sess){
+		"destroyed":       func(s *sess) { s.Destroy() },
+		"rotated, delete": func(s *sess) { s.RegenerateID(true) },
+		"rotated, grace":  func(s *sess) { s.RegenerateID(false) },
+	} {
+		t.Run(name+" is not brought back", func(t *testing.T) {
+			h := newHarness(t, Config[string, string]{})
+			id := h.login("ada")
+			resp := h.do(func(c *fiber.Ctx, s *sess) error {
+				s.Set("late", "x")
+				inner(h, func(c *fiber.Ctx, s *sess) error { kill(s); return nil })
+				return nil
+			})
+			if r, ok := h.stored(id); ok && (!r.moved() || find(r.vals, "late") >= 0) {
+				t.Errorf("the slower request wrote the old id back: %+v", r)
+			}
+			if sc := setCookies(resp); len(sc) != 0 {
+				t.Errorf("the slower request set a cookie: %q", sc)
+			}
+		})
+	}
+}
+
+func TestFastHTTP(t *testing.T) {
+	m, err := NewManager(Config[string, string]{Secrets: [][]byte{testKey}, CookieInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.FastHTTP(func(ctx *fasthttp.RequestCtx) {
+		s, err := m.FromRequestCtx(ctx)
+		if err != nil {
+			ctx.Error(err.Error(), 500)
+			return
+		}
+		n, _ := s.Get("n")
+		s.Set("n", n+"+")
+		ctx.SetBodyString(n + "+")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	jar, _ := newJar()
+	client := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	for _, want := range []string{"+", "++"} {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := body(t, resp); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	var ctx fasthttp.RequestCtx
+	if _, err := m.FromRequestCtx(&ctx); !errors.Is(err, ErrNoMiddleware) {
+		t.Errorf("FromRequestCtx outside the wrapper: %v", err)
+	}
+	// Control characters never reach a handler through fasthttp's parser;
+	// set them directly to check the verifier copes.
+	ctx.Request.Header.SetCookie("session", "\x00\x01\x7f"+strings.Repeat("\x1f", tokenLen-3))
+	h(&ctx)
+	if got := string(ctx.Response.Body()); got != "+" {
+		t.Errorf("control characters: body %q, want a fresh session's", got)
+	}
+}
