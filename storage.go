@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,12 +12,18 @@ import (
 // gofiber/storage backend) to a Store. fiber.Storage has no contexts, so a
 // call is refused when ctx is already done but not interrupted once begun;
 // it has no compare-and-set, so concurrent requests on one session follow
-// "the last save wins". Close closes the storage.
-func FromStorage(s fiber.Storage) Store { return storage{s} }
+// "the last save wins". TTLs are rounded up to whole seconds, the granularity
+// of most fiber.Storage backends. Close closes the storage once, however often
+// it is called.
+func FromStorage(s fiber.Storage) Store { return &storage{s: s} }
 
-type storage struct{ s fiber.Storage }
+type storage struct {
+	s     fiber.Storage
+	once  sync.Once
+	close error
+}
 
-func (a storage) Get(ctx context.Context, id string) ([]byte, error) {
+func (a *storage) Get(ctx context.Context, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -30,18 +37,21 @@ func (a storage) Get(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
-func (a storage) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
+func (a *storage) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.s.Set(id, data, ttl)
+	return a.s.Set(id, data, (ttl + time.Second - 1).Truncate(time.Second))
 }
 
-func (a storage) Delete(ctx context.Context, id string) error {
+func (a *storage) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return a.s.Delete(id)
 }
 
-func (a storage) Close() error { return a.s.Close() }
+func (a *storage) Close() error {
+	a.once.Do(func() { a.close = a.s.Close() })
+	return a.close
+}

@@ -42,8 +42,8 @@ type item struct {
 func New() *Store { return NewWithSweep(time.Minute) }
 
 // NewWithSweep returns a store whose sweeper runs every interval. An interval
-// of zero or less runs no sweeper: expired records are then only dropped when
-// they are read or written.
+// of zero or less runs no sweeper: expired records are then invisible but only
+// removed when they are written over or by a call to Sweep.
 func NewWithSweep(interval time.Duration) *Store {
 	s := &Store{seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range s.shards {
