@@ -156,6 +156,7 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 		return s, nil
 	}
 	s := &Session[V, F]{m: m, req: ctx, isNew: true, ttl: -1}
+	s.ctx = requestContext{Context: context.Background(), req: ctx}
 	if id, key, ok := m.token(ctx); ok {
 		if err := s.read(string(id)); err != nil {
 			return nil, err
@@ -193,14 +194,6 @@ func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok 
 		id, key, ok = vid, vkey, true
 	}
 	return id, key, ok
-}
-
-// context returns the context for one store call.
-func (m *Manager[V, F]) context() (context.Context, context.CancelFunc) {
-	if m.cfg.StoreTimeout > 0 {
-		return context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-	}
-	return context.Background(), func() {}
 }
 
 // setCookie sends token (or, when token is "", an expired cookie), with the

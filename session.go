@@ -24,14 +24,15 @@ const maxTries = 8 // compare-and-set attempts per save
 type Session[V, F any] struct {
 	m      *Manager[V, F]
 	req    *fasthttp.RequestCtx
-	id     string        // "" until one is needed
-	client string        // the id the request's cookie or header named
-	isNew  bool          // began without a record (fresh, or after Destroy)
-	stored bool          // a record exists under id (read or written by this request)
-	raw    []byte        // the record under id as last read or written: the compare-and-set base
-	rec    record[V, F]  // header and values; rec.flash is not used (see in, out)
-	ttl    time.Duration // the store's remaining TTL at read; -1 when unknown
-	maxAge time.Duration // lifetime sent with a persistent cookie
+	ctx    requestContext // the context of store calls
+	id     string         // "" until one is needed
+	client string         // the id the request's cookie or header named
+	isNew  bool           // began without a record (fresh, or after Destroy)
+	stored bool           // a record exists under id (read or written by this request)
+	raw    []byte         // the record under id as last read or written: the compare-and-set base
+	rec    record[V, F]   // header and values; rec.flash is not used (see in, out)
+	ttl    time.Duration  // the store's remaining TTL at read; -1 when unknown
+	maxAge time.Duration  // lifetime sent with a persistent cookie
 
 	in, out      []entry[F] // flash from an earlier request (visible), flash for the next
 	keepAll      bool
@@ -150,7 +151,7 @@ func (s *Session[V, F]) Destroyed() bool { return s.destroyed }
 // reset forgets the data and every unsaved change, and makes the session new.
 func (s *Session[V, F]) reset() {
 	*s = Session[V, F]{
-		m: s.m, req: s.req, id: s.id, client: s.client, isNew: true, ttl: -1,
+		m: s.m, req: s.req, ctx: s.ctx, id: s.id, client: s.client, isNew: true, ttl: -1,
 		resign: s.resign, destroyed: s.destroyed, doomed: s.doomed,
 	}
 }
@@ -227,7 +228,7 @@ func (s *Session[V, F]) Reload() error {
 // read loads the record under id. A missing, expired or undecodable record
 // leaves the session fresh; only a store failure is an error.
 func (s *Session[V, F]) read(id string) error {
-	ctx, cancel := s.m.context()
+	ctx, cancel := s.context()
 	defer cancel()
 	var data []byte
 	var err error
@@ -286,7 +287,7 @@ func earlier(a, b time.Time) time.Time {
 // handler; call it yourself only to see a store error in the handler. A
 // session that is new and empty is not stored and gets no cookie.
 func (s *Session[V, F]) Save() error {
-	ctx, cancel := s.m.context()
+	ctx, cancel := s.context()
 	defer cancel()
 	store := s.m.store
 	for len(s.doomed) > 0 {
@@ -329,7 +330,7 @@ func (s *Session[V, F]) empty() bool {
 // write stores the record under s.id: with compare-and-set when the store has
 // it, re-applying this request's changes onto a concurrently written record.
 func (s *Session[V, F]) write(now time.Time) error {
-	ctx, cancel := s.m.context()
+	ctx, cancel := s.context()
 	defer cancel()
 	if s.id == "" {
 		s.id = newID()
@@ -458,7 +459,7 @@ func (s *Session[V, F]) retire() error {
 	if s.oldID == "" {
 		return nil
 	}
-	ctx, cancel := s.m.context()
+	ctx, cancel := s.context()
 	defer cancel()
 	if s.deleteOld {
 		if err := s.m.store.Delete(ctx, s.oldID); err != nil {
