@@ -219,6 +219,14 @@ func (m *Manager[V, F]) setCookie(ctx *fasthttp.RequestCtx, token string, maxAge
 	if m.cfg.Header != "" {
 		h.Set(m.cfg.Header, token)
 	}
+	VaryCookie(h)
+}
+
+// VaryCookie adds "Vary: Cookie" and `Cache-Control: no-cache="Set-Cookie"` to
+// a response that sets a cookie, keeping what the headers already say. The
+// middleware calls it whenever it sets its cookie; stores that set cookies of
+// their own call it too.
+func VaryCookie(h *fasthttp.ResponseHeader) {
 	if !hasToken(h.Peek(fasthttp.HeaderVary), "Cookie") {
 		h.Add(fasthttp.HeaderVary, "Cookie")
 	}
