@@ -1,6 +1,12 @@
 package session
 
-import "github.com/bytedance/sonic"
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/bytedance/sonic"
+	sonicdec "github.com/bytedance/sonic/decoder"
+)
 
 // Codec encodes the session's values and flash messages, one value at a time.
 // The record around them (timestamps, keys, versions) has its own format, so a
@@ -12,11 +18,25 @@ type Codec interface {
 
 // JSON is the default codec: JSON through bytedance/sonic, compatible with
 // encoding/json's struct tags. It does not escape HTML and does not sort map
-// keys, which is what sonic's default configuration does.
+// keys (sonic's default configuration). Decoded strings share memory with
+// the record they come from, which is never modified.
 type JSON struct{}
 
 // Marshal encodes v as JSON.
 func (JSON) Marshal(v any) ([]byte, error) { return sonic.ConfigDefault.Marshal(v) }
 
 // Unmarshal decodes JSON data into v.
-func (JSON) Unmarshal(data []byte, v any) error { return sonic.ConfigDefault.Unmarshal(data, v) }
+func (JSON) Unmarshal(data []byte, v any) error {
+	d := decoders.Get().(*sonicdec.Decoder)
+	d.Reset(unsafe.String(unsafe.SliceData(data), len(data)))
+	err := d.Decode(v)
+	if err == nil {
+		err = d.CheckTrailings()
+	}
+	d.Reset("")
+	decoders.Put(d)
+	return err
+}
+
+// decoders are reused: sonic's configured Unmarshal allocates one per call.
+var decoders = sync.Pool{New: func() any { return sonicdec.NewDecoder("") }}

@@ -37,5 +37,7 @@ func (s *Session[V, F]) context() (context.Context, context.CancelFunc) {
 	if d := s.m.cfg.StoreTimeout; d > 0 {
 		return context.WithTimeout(&s.ctx, d)
 	}
-	return &s.ctx, func() {}
+	return &s.ctx, noop
 }
+
+func noop() {}

@@ -92,8 +92,7 @@ func (m *Manager[V, F]) Handler() fiber.Handler {
 		if serr := m.finish(ctx); serr != nil {
 			return m.cfg.ErrorHandler(c, serr)
 		}
-		var se *StoreError
-		if errors.As(err, &se) {
+		if err != nil && isStoreError(err) {
 			return m.cfg.ErrorHandler(c, err)
 		}
 		return err
@@ -249,3 +248,8 @@ func hasToken(list []byte, tok string) bool {
 }
 
 func storeErr(op string, err error) error { return &StoreError{Op: op, Err: err} }
+
+func isStoreError(err error) bool {
+	var se *StoreError
+	return errors.As(err, &se)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 )
 
 // Record format, version 1. All integers are unsigned varints; times are Unix
@@ -47,8 +48,9 @@ type record[V, F any] struct {
 
 func (r *record[V, F]) moved() bool { return r.flags&flagMoved != 0 }
 
-// decodeRecord parses data into r. The entries' raw bytes alias data, which
-// must not change afterwards. It never panics on any input.
+// decodeRecord parses data into r. The entries' keys and raw bytes alias
+// data, which must not change afterwards (the Store contract). It never
+// panics on any input.
 func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 	if len(data) < 2 || data[0] != recordVersion {
 		return errRecord
@@ -80,7 +82,7 @@ func decodeEntries[T any](d *decoder) []entry[T] {
 	es := make([]entry[T], n)
 	for i := range es {
 		k := d.bytes()
-		es[i] = entry[T]{key: string(k), raw: d.bytes()}
+		es[i] = entry[T]{key: unsafe.String(unsafe.SliceData(k), len(k)), raw: d.bytes()}
 		if d.bad {
 			return nil
 		}

@@ -40,13 +40,14 @@ type Session[V, F any] struct {
 	flashWritten bool // a save has written the flash; later only new calls count
 	flashDirty   bool // Flash or KeepFlash since that save
 
-	changed  []string // keys set or unset since the last save
-	cleared  bool     // Clear since the last save
-	idleSet  bool     // SetIdleTimeout since the last save
-	dirty    bool     // values, expiry or id changed since the last save
-	touch    bool     // the idle expiry is due to be extended
-	extended bool     // written or touched: a persistent cookie needs a new Max-Age
-	resign   bool     // the cookie was signed with an older key
+	changed  []string  // keys set or unset since the last save
+	changes  [4]string // changed's first backing array
+	cleared  bool      // Clear since the last save
+	idleSet  bool      // SetIdleTimeout since the last save
+	dirty    bool      // values, expiry or id changed since the last save
+	touch    bool      // the idle expiry is due to be extended
+	extended bool      // written or touched: a persistent cookie needs a new Max-Age
+	resign   bool      // the cookie was signed with an older key
 
 	oldID     string // the stored id RegenerateID moved away from
 	oldRaw    []byte
@@ -116,6 +117,9 @@ func (s *Session[V, F]) Clear() {
 }
 
 func (s *Session[V, F]) change(key string) {
+	if s.changed == nil {
+		s.changed = s.changes[:0]
+	}
 	if !slices.Contains(s.changed, key) {
 		s.changed = append(s.changed, key)
 	}
@@ -298,21 +302,20 @@ func (s *Session[V, F]) Save() error {
 	}
 	toucher, canTouch := store.(Toucher)
 	canTouch = canTouch && s.ttl >= 0 && s.oldID == ""
-	now := s.m.now()
 	switch {
 	case s.readOnly:
 	case s.dirty || s.flashChanged() || s.touch && !canTouch:
 		if s.isNew && !s.stored && s.empty() {
 			break
 		}
-		if err := s.write(now); err != nil {
+		if err := s.write(s.m.now()); err != nil {
 			return err
 		}
 		if err := s.retire(); err != nil {
 			return err
 		}
 	case s.touch:
-		ttl := s.ttlAt(now)
+		ttl := s.ttlAt(s.m.now())
 		if err := toucher.Touch(ctx, s.id, ttl); err != nil {
 			return storeErr("touch", err)
 		}

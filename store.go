@@ -15,8 +15,9 @@ var ErrNotFound = errs.ErrNotFound
 // Store keeps encoded session records under their ids.
 //
 // Ownership of bytes: Set may keep data as it is (the caller never changes it
-// after the call), and the caller of Get only reads the slice it gets, so a
-// store may hand out its own copy. Every method must be safe for concurrent use
+// after the call). The slice Get returns must never change afterwards: the
+// session reads keys and values from it for the rest of the request without
+// copying, and never writes to it. A store may return its own immutable copy. Every method must be safe for concurrent use
 // and honour ctx's cancellation and deadline where it does I/O.
 type Store interface {
 	// Get returns the record stored under id, or ErrNotFound.
