@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"testing"
+)
+
+func benchScenario(b *testing.B, name string) {
+	for _, s := range Scenarios {
+		if s.Name != name {
+			continue
+		}
+		for _, c := range Contenders {
+			b.Run(c.Name, func(b *testing.B) { Run(b, s, c) })
+		}
+		return
+	}
+	b.Fatalf("no scenario %q", name)
+}
+
+func BenchmarkNewSession(b *testing.B)    { benchScenario(b, "NewSession") }
+func BenchmarkReadOnly(b *testing.B)      { benchScenario(b, "ReadOnly") }
+func BenchmarkOneKeyChanged(b *testing.B) { benchScenario(b, "OneKeyChanged") }
+func BenchmarkFlash(b *testing.B)         { benchScenario(b, "Flash") }
+func BenchmarkRotate(b *testing.B)        { benchScenario(b, "Rotate") }
+
+// after checks, for the contenders with a session, what the scenario's Op
+// cannot check without extra requests in the timed loop.
+var after = map[string]func(t *testing.T, cl *Client){
+	"NewSession": func(t *testing.T, cl *Client) {
+		if err := cl.expect("GET", "/me", ada.Name); err != nil {
+			t.Errorf("the new session has no user: %v", err)
+		}
+	},
+	"ReadOnly": func(t *testing.T, cl *Client) {
+		cl.SetCookie("")
+		if st, _ := cl.Do("GET", "/me"); st != 401 {
+			t.Errorf("GET /me without a cookie: status %d, want 401", st)
+		}
+	},
+	"Flash": func(t *testing.T, cl *Client) {
+		if err := cl.expect("GET", "/show", "none"); err != nil {
+			t.Errorf("the flash was not consumed: %v", err)
+		}
+	},
+	"Rotate": func(t *testing.T, cl *Client) {
+		cl.SetCookie(string(cl.prev))
+		if st, _ := cl.Do("GET", "/me"); st != 401 {
+			t.Errorf("GET /me with the rotated-away cookie: status %d, want 401", st)
+		}
+	},
+}
+
+// TestScenarios runs every scenario a few times per contender, outside the
+// benchmark loop, and checks that it does what it claims.
+func TestScenarios(t *testing.T) {
+	for _, s := range Scenarios {
+		for _, c := range Contenders {
+			t.Run(s.Name+"/"+c.Name, func(t *testing.T) {
+				h, done := c.New()
+				defer done()
+				cl := NewClient(h, c.Stateful)
+				if s.Setup != nil {
+					if err := s.Setup(cl); err != nil {
+						t.Fatalf("setup: %v", err)
+					}
+				}
+				for i := range 3 {
+					if err := s.Op(cl); err != nil {
+						t.Fatalf("op %d: %v", i, err)
+					}
+				}
+				if check := after[s.Name]; check != nil && c.Stateful {
+					check(t, cl)
+				}
+			})
+		}
+	}
+}
+
+// TestChecksNeedASession runs the scenarios against the baseline as if it
+// had sessions: every one must fail, so a contender without the feature
+// cannot pass a benchmark.
+func TestChecksNeedASession(t *testing.T) {
+	for _, s := range Scenarios {
+		h, done := Baseline()
+		cl := NewClient(h, true)
+		var err error
+		if s.Setup != nil {
+			err = s.Setup(cl)
+		}
+		for i := 0; i < 3 && err == nil; i++ {
+			err = s.Op(cl)
+		}
+		done()
+		if err == nil {
+			t.Errorf("%s passes without a session", s.Name)
+		}
+	}
+}
+
+// TestRunReportsFailure checks that Run fails the benchmark (which
+// testing.Benchmark reports as N == 0) when a check fails.
+func TestRunReportsFailure(t *testing.T) {
+	nosession := Contender{"nosession", true, Baseline}
+	if r := testing.Benchmark(func(b *testing.B) { Run(b, Scenarios[1], nosession) }); r.N != 0 {
+		t.Errorf("a failing benchmark reported N = %d", r.N)
+	}
+}
