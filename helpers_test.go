@@ -29,7 +29,7 @@ type sess = Session[string, string]
 // makes every call fail.
 type countingStore struct {
 	*memory.Store
-	gets, sets, deletes, touches atomic.Int64
+	gets, sets, deletes, touches, closes atomic.Int64
 	fail                         atomic.Bool
 }
 
@@ -94,6 +94,11 @@ func (c *countingStore) Touch(ctx context.Context, id string, ttl time.Duration)
 		return err
 	}
 	return c.Store.Touch(ctx, id, ttl)
+}
+
+func (c *countingStore) Close() error {
+	c.closes.Add(1)
+	return c.Store.Close()
 }
 
 func (c *countingStore) writes() int64 { return c.sets.Load() + c.deletes.Load() + c.touches.Load() }

@@ -269,6 +269,21 @@ func TestStoreDown(t *testing.T) {
 	}
 }
 
+// fasthttp closes request user values that have a Close method when the
+// request ends; the store must outlive every request.
+func TestRequestsDoNotCloseTheStore(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	h.login("ada")
+	h.do(func(c *fiber.Ctx, s *sess) error { return nil })
+	h.plain()
+	if n := h.store.closes.Load(); n != 0 {
+		t.Fatalf("requests closed the store %d times", n)
+	}
+	if err := h.m.Close(); err != nil || h.store.closes.Load() != 1 {
+		t.Errorf("Manager.Close: %v, closes %d", err, h.store.closes.Load())
+	}
+}
+
 func TestNextAndTypes(t *testing.T) {
 	h := newHarness(t, Config[string, string]{Next: func(c *fiber.Ctx) bool { return c.Path() == "/skip" }})
 	h.app.Get("/skip", func(c *fiber.Ctx) error {
@@ -329,6 +344,12 @@ func TestConcurrentDifferentKeys(t *testing.T) {
 	h := newHarness(t, Config[string, string]{})
 	h.login("ada")
 	cookie := h.cookie()
+	h.mu.Lock()
+	h.fn["concurrent"] = func(c *fiber.Ctx, s *sess) error {
+		s.Set(c.Get("X-Key"), "v")
+		return nil
+	}
+	h.mu.Unlock()
 	const n = 16
 	var wg sync.WaitGroup
 	for i := range n {
@@ -343,12 +364,6 @@ func TestConcurrentDifferentKeys(t *testing.T) {
 			}
 		}()
 	}
-	h.mu.Lock()
-	h.fn["concurrent"] = func(c *fiber.Ctx, s *sess) error {
-		s.Set(c.Get("X-Key"), "v")
-		return nil
-	}
-	h.mu.Unlock()
 	wg.Wait()
 	r, _ := h.stored(cookie[:idLen])
 	if len(r.vals) != n+1 {

@@ -39,7 +39,18 @@ type Manager[V, F any] struct {
 
 type ctxKey int
 
-const managerKey ctxKey = 0 // request user value: the *Manager of Get[V, F]
+// managerKey is the request user value that holds the request's manager, as
+// a handle: fasthttp closes every user value with a Close method at the end
+// of a request, and a Manager's Close closes its store.
+const managerKey ctxKey = 0
+
+type handle[V, F any] struct{ m *Manager[V, F] }
+
+// manager returns the manager that handles the request, or nil.
+func manager[V, F any](ctx *fasthttp.RequestCtx) *Manager[V, F] {
+	h, _ := ctx.UserValue(managerKey).(handle[V, F])
+	return h.m
+}
 
 // NewManager validates cfg, fills in its defaults and returns a Manager.
 func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
@@ -72,8 +83,8 @@ func New[V, F any](cfg Config[V, F]) fiber.Handler {
 // same *Session. A missing, expired, undecodable or forged session yields a
 // fresh one. Only a store failure is an error (a *StoreError).
 func Get[V, F any](c *fiber.Ctx) (*Session[V, F], error) {
-	m, ok := c.Context().UserValue(managerKey).(*Manager[V, F])
-	if !ok {
+	m := manager[V, F](c.Context())
+	if m == nil {
 		return nil, ErrNoMiddleware
 	}
 	return m.load(c.Context())
@@ -87,7 +98,7 @@ func (m *Manager[V, F]) Handler() fiber.Handler {
 			return c.Next()
 		}
 		ctx := c.Context()
-		ctx.SetUserValue(managerKey, m)
+		ctx.SetUserValue(managerKey, handle[V, F]{m})
 		err := c.Next()
 		if serr := m.finish(ctx); serr != nil {
 			return m.cfg.ErrorHandler(c, serr)
@@ -102,7 +113,7 @@ func (m *Manager[V, F]) Handler() fiber.Handler {
 // Get is the typed shortcut for session.Get: the session of a request that
 // passed through m's Handler.
 func (m *Manager[V, F]) Get(c *fiber.Ctx) (*Session[V, F], error) {
-	if c.Context().UserValue(managerKey) != m {
+	if manager[V, F](c.Context()) != m {
 		return nil, ErrNoMiddleware
 	}
 	return m.load(c.Context())
@@ -113,7 +124,7 @@ func (m *Manager[V, F]) Get(c *fiber.Ctx) (*Session[V, F], error) {
 // "Internal Server Error" and is logged.
 func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		ctx.SetUserValue(managerKey, m)
+		ctx.SetUserValue(managerKey, handle[V, F]{m})
 		next(ctx)
 		if err := m.finish(ctx); err != nil {
 			m.log.Error("session: store failed", "err", err, "path", string(ctx.Path()))
@@ -126,7 +137,7 @@ func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestH
 // FromRequestCtx returns the session of a request served through FastHTTP,
 // like Get does for Fiber.
 func (m *Manager[V, F]) FromRequestCtx(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
-	if ctx.UserValue(managerKey) != m {
+	if manager[V, F](ctx) != m {
 		return nil, ErrNoMiddleware
 	}
 	return m.load(ctx)

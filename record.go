@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -48,9 +49,9 @@ type record[V, F any] struct {
 
 func (r *record[V, F]) moved() bool { return r.flags&flagMoved != 0 }
 
-// decodeRecord parses data into r. The entries' keys and raw bytes alias
-// data, which must not change afterwards (the Store contract). It never
-// panics on any input.
+// decodeRecord parses data into r, reusing the capacity of r's entry slices.
+// The entries' keys and raw bytes alias data, which must not change
+// afterwards (the Store contract). It never panics on any input.
 func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 	if len(data) < 2 || data[0] != recordVersion {
 		return errRecord
@@ -62,15 +63,15 @@ func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 	r.idle = int64(d.uvarint())
 	r.written = int64(d.uvarint())
 	r.version = d.uvarint()
-	r.vals = decodeEntries[V](&d)
-	r.flash = decodeEntries[F](&d)
+	r.vals = decodeEntries(&d, r.vals[:0])
+	r.flash = decodeEntries(&d, r.flash[:0])
 	if d.bad || len(d.b) != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
 		return errRecord
 	}
 	return nil
 }
 
-func decodeEntries[T any](d *decoder) []entry[T] {
+func decodeEntries[T any](d *decoder, es []entry[T]) []entry[T] {
 	n := d.uvarint()
 	if n == 0 || d.bad {
 		return nil
@@ -79,7 +80,7 @@ func decodeEntries[T any](d *decoder) []entry[T] {
 		d.bad = true
 		return nil
 	}
-	es := make([]entry[T], n)
+	es = slices.Grow(es, int(n))[:n]
 	for i := range es {
 		k := d.bytes()
 		es[i] = entry[T]{key: unsafe.String(unsafe.SliceData(k), len(k)), raw: d.bytes()}

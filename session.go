@@ -40,14 +40,15 @@ type Session[V, F any] struct {
 	flashWritten bool // a save has written the flash; later only new calls count
 	flashDirty   bool // Flash or KeepFlash since that save
 
-	changed  []string  // keys set or unset since the last save
-	changes  [4]string // changed's first backing array
-	cleared  bool      // Clear since the last save
-	idleSet  bool      // SetIdleTimeout since the last save
-	dirty    bool      // values, expiry or id changed since the last save
-	touch    bool      // the idle expiry is due to be extended
-	extended bool      // written or touched: a persistent cookie needs a new Max-Age
-	resign   bool      // the cookie was signed with an older key
+	changed  []string    // keys set or unset since the last save
+	changes  [4]string   // changed's first backing array
+	valBuf   [4]entry[V] // rec.vals's first backing array
+	cleared  bool        // Clear since the last save
+	idleSet  bool        // SetIdleTimeout since the last save
+	dirty    bool        // values, expiry or id changed since the last save
+	touch    bool        // the idle expiry is due to be extended
+	extended bool        // written or touched: a persistent cookie needs a new Max-Age
+	resign   bool        // the cookie was signed with an older key
 
 	oldID     string // the stored id RegenerateID moved away from
 	oldRaw    []byte
@@ -249,7 +250,7 @@ func (s *Session[V, F]) read(id string) error {
 	case err != nil:
 		return storeErr("get", err)
 	}
-	var rec record[V, F]
+	rec := record[V, F]{vals: s.valBuf[:0]}
 	if err := decodeRecord(data, &rec); err != nil {
 		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
 		return nil

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -237,10 +238,20 @@ func Fiber() (fasthttp.RequestHandler, func()) {
 	return app.Handler(), func() { _ = store.Storage.Close() }
 }
 
-// Baseline serves the same routes and answers without any session.
-func Baseline() (fasthttp.RequestHandler, func()) {
+// Baseline serves the same routes and answers without any session. Its
+// /login sets a cookie shaped like a session cookie, so that its requests
+// carry the same Cookie header as the contenders' do.
+func Baseline() (fasthttp.RequestHandler, func()) { return baseline(true) }
+
+// baseline is Baseline, with or without its look-alike cookie.
+func baseline(cookie bool) (fasthttp.RequestHandler, func()) {
 	app := newApp()
-	app.Post("/login", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Post("/login", func(c *fiber.Ctx) error {
+		if cookie {
+			c.Cookie(&fiber.Cookie{Name: "session", Value: strings.Repeat("x", 87), HTTPOnly: true, Secure: true})
+		}
+		return c.SendString("ok")
+	})
 	app.Get("/me", func(c *fiber.Ctx) error { return c.SendString(ada.Name) })
 	app.Post("/visit", func(c *fiber.Ctx) error { return sendInt(c, 1) })
 	app.Post("/flash", func(c *fiber.Ctx) error { return c.SendString("ok") })

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"github.com/valyala/fasthttp"
 	"testing"
 )
 
@@ -82,7 +83,7 @@ func TestScenarios(t *testing.T) {
 // cannot pass a benchmark.
 func TestChecksNeedASession(t *testing.T) {
 	for _, s := range Scenarios {
-		h, done := Baseline()
+		h, done := baseline(false)
 		cl := NewClient(h, true)
 		var err error
 		if s.Setup != nil {
@@ -101,7 +102,7 @@ func TestChecksNeedASession(t *testing.T) {
 // TestRunReportsFailure checks that Run fails the benchmark (which
 // testing.Benchmark reports as N == 0) when a check fails.
 func TestRunReportsFailure(t *testing.T) {
-	nosession := Contender{"nosession", true, Baseline}
+	nosession := Contender{"nosession", true, func() (fasthttp.RequestHandler, func()) { return baseline(false) }}
 	if r := testing.Benchmark(func(b *testing.B) { Run(b, Scenarios[1], nosession) }); r.N != 0 {
 		t.Errorf("a failing benchmark reported N = %d", r.N)
 	}
