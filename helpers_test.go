@@ -30,7 +30,7 @@ type sess = Session[string, string]
 type countingStore struct {
 	*memory.Store
 	gets, sets, deletes, touches, closes atomic.Int64
-	fail                         atomic.Bool
+	fail                                 atomic.Bool
 }
 
 var errDown = errors.New("dial tcp 10.0.0.1:6379: connection refused")

@@ -55,6 +55,24 @@ func TestSigner(t *testing.T) {
 	}
 }
 
+func TestSignerCache(t *testing.T) {
+	s := newSigner("session", [][]byte{testKey})
+	tok := s.sign(newID())
+	for range 2 { // the second time from the cache
+		if id, _, ok := s.verify([]byte(tok)); !ok || string(id) != tok[:idLen] {
+			t.Fatalf("verify = %q, %v", id, ok)
+		}
+	}
+	bad := tok[:tokenLen-1] + flip(tok[tokenLen-1:])
+	if _, _, ok := s.verify([]byte(bad)); ok {
+		t.Error("a token one character off a cached one verified")
+	}
+	other := newSigner("session", [][]byte{[]byte(strings.Repeat("k", 32))})
+	if _, _, ok := other.verify([]byte(tok)); ok {
+		t.Error("the cache leaked between signers")
+	}
+}
+
 func FuzzVerify(f *testing.F) {
 	s := newSigner("session", [][]byte{testKey})
 	f.Add(s.sign(newID()))
