@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
@@ -168,7 +169,8 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	s := &Session[V, F]{m: m, req: ctx, isNew: true, ttl: -1}
 	s.ctx = requestContext{Context: context.Background(), req: ctx}
 	if id, key, ok := m.token(ctx); ok {
-		if err := s.read(string(id)); err != nil {
+		copy(s.idBuf[:], id)
+		if err := s.read(unsafe.String(&s.idBuf[0], idLen)); err != nil {
 			return nil, err
 		}
 		s.client = s.id

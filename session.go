@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -40,15 +41,17 @@ type Session[V, F any] struct {
 	flashWritten bool // a save has written the flash; later only new calls count
 	flashDirty   bool // Flash or KeepFlash since that save
 
-	changed  []string    // keys set or unset since the last save
-	changes  [4]string   // changed's first backing array
-	valBuf   [4]entry[V] // rec.vals's first backing array
-	cleared  bool        // Clear since the last save
-	idleSet  bool        // SetIdleTimeout since the last save
-	dirty    bool        // values, expiry or id changed since the last save
-	touch    bool        // the idle expiry is due to be extended
-	extended bool        // written or touched: a persistent cookie needs a new Max-Age
-	resign   bool        // the cookie was signed with an older key
+	changed []string    // keys set or unset since the last save
+	changes [4]string   // changed's first backing array
+	first   [1]entry[V] // rec.vals's first backing array
+	idBuf   [idLen]byte // the id read from the request; never changed, s.id may alias it
+
+	cleared  bool // Clear since the last save
+	idleSet  bool // SetIdleTimeout since the last save
+	dirty    bool // values, expiry or id changed since the last save
+	touch    bool // the idle expiry is due to be extended
+	extended bool // written or touched: a persistent cookie needs a new Max-Age
+	resign   bool // the cookie was signed with an older key
 
 	oldID     string // the stored id RegenerateID moved away from
 	oldRaw    []byte
@@ -158,6 +161,7 @@ func (s *Session[V, F]) reset() {
 	*s = Session[V, F]{
 		m: s.m, req: s.req, ctx: s.ctx, id: s.id, client: s.client, isNew: true, ttl: -1,
 		resign: s.resign, destroyed: s.destroyed, doomed: s.doomed,
+		idBuf: s.idBuf, // kept: id, client and doomed may alias it
 	}
 }
 
@@ -250,21 +254,29 @@ func (s *Session[V, F]) read(id string) error {
 	case err != nil:
 		return storeErr("get", err)
 	}
-	rec := record[V, F]{vals: s.valBuf[:0]}
+	rec := record[V, F]{vals: s.first[:0]}
 	if err := decodeRecord(data, &rec); err != nil {
 		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
 		return nil
 	}
-	now := s.m.now()
-	if rec.deadline <= ms(now) {
-		s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")
-		return nil
-	}
-	s.id, s.stored, s.isNew, s.raw, s.ttl = id, true, false, data, ttl
-	s.in, rec.flash = rec.flash, nil
 	s.rec = rec
+	s.ttl = ttl
+	// A store that reports the TTL holds no record past its absolute deadline
+	// (every write and touch sets TTL <= deadline - now), and its TTL lags
+	// the idle timeout by less than a touch interval on most requests: then
+	// the clock is not needed.
+	if ttl < 0 || s.idle()-ttl >= s.m.cfg.TouchInterval {
+		now := s.m.now()
+		if rec.deadline <= ms(now) {
+			s.rec, s.ttl = record[V, F]{}, -1
+			s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")
+			return nil
+		}
+		s.touch = s.touchDue(now)
+	}
+	s.id, s.stored, s.isNew, s.raw = id, true, false, data
+	s.in, s.rec.flash = rec.flash, nil
 	s.readOnly = rec.moved()
-	s.touch = s.touchDue(now)
 	return nil
 }
 
@@ -338,6 +350,8 @@ func (s *Session[V, F]) write(now time.Time) error {
 	defer cancel()
 	if s.id == "" {
 		s.id = newID()
+	} else {
+		s.id = strings.Clone(s.id) // a store may keep the key: it must not pin idBuf
 	}
 	if s.rec.created == 0 {
 		s.rec.created = ms(now)
@@ -472,7 +486,7 @@ func (s *Session[V, F]) retire() error {
 	} else {
 		moved := append([]byte(nil), s.oldRaw...)
 		moved[1] |= flagMoved
-		if err := s.m.store.Set(ctx, s.oldID, moved, s.m.cfg.RotationGrace); err != nil {
+		if err := s.m.store.Set(ctx, strings.Clone(s.oldID), moved, s.m.cfg.RotationGrace); err != nil {
 			return storeErr("set", err)
 		}
 	}

@@ -92,14 +92,14 @@ func (s *signer) verify(token []byte) (id []byte, key int, ok bool) {
 		return nil, 0, false
 	}
 	id, given := token[:idLen], token[idLen+1:]
+	slot := &s.seen[maphash.Bytes(s.seed, token)%seenSlots]
+	if e := slot.Load(); e != nil && subtle.ConstantTimeCompare(e.tok[:], token) == 1 {
+		return id, e.key, true
+	}
 	for _, c := range id {
 		if !isB64(c) {
 			return nil, 0, false
 		}
-	}
-	slot := &s.seen[maphash.Bytes(s.seed, token)%seenSlots]
-	if e := slot.Load(); e != nil && subtle.ConstantTimeCompare(e.tok[:], token) == 1 {
-		return id, e.key, true
 	}
 	for i := range s.pools {
 		m := s.pools[i].Get().(*mac)
