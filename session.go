@@ -13,7 +13,11 @@ import (
 // under it for too many attempts.
 var ErrConflict = errors.New("session: too many concurrent writes to one session")
 
-const maxTries = 8 // compare-and-set attempts per save
+// maxTries bounds the compare-and-set attempts of one save. Every failed
+// attempt means another request's save succeeded, so a save fails with
+// ErrConflict only when more than maxTries requests wrote the same session
+// while it retried.
+const maxTries = 32
 
 // Session is one request's view of a session: values of type V and flash
 // messages of type F under string keys. Get it with session.Get (Fiber) or

@@ -32,13 +32,15 @@ import (
 )
 
 // Options tunes the suite to a store's limits. The zero value suits a store
-// that keeps time to live to the millisecond.
+// that keeps time to live more precisely than a millisecond.
 type Options struct {
 	// TTLGranularity is how coarsely the store keeps time to live: zero for
-	// stores that keep it to the millisecond or better (the memory store, Redis
-	// PX, SQL timestamps), time.Second for stores that round it to whole
-	// seconds or read a clock that ticks once a second (Fiber's memory storage
-	// behind session.FromStorage). The suite then accepts a record that lives
+	// stores that keep it to better than a millisecond (the memory store,
+	// PostgreSQL timestamps), time.Millisecond for stores that count whole
+	// milliseconds (Redis PX and PTTL, expiry columns in unix milliseconds),
+	// time.Second for stores that round it to whole seconds or read a clock
+	// that ticks once a second (Fiber's memory storage behind
+	// session.FromStorage). The suite then accepts a record that lives
 	// up to that much shorter or longer than its TTL, and uses TTLs of at least
 	// one second plus that much.
 	TTLGranularity time.Duration

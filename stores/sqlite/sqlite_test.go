@@ -1,0 +1,505 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fibersession/session"
+	sqlitestore "github.com/fibersession/session/stores/sqlite"
+	"github.com/fibersession/session/stores/storetest"
+)
+
+// dsn is what the package documentation tells users of New to pass.
+func dsn(path string) string {
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"
+}
+
+// openDB opens a database file in a fresh temporary directory.
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "test.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newStore(t *testing.T, db *sql.DB, cfg sqlitestore.Config) *sqlitestore.Store {
+	t.Helper()
+	st, err := sqlitestore.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func count(t *testing.T, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConformance(t *testing.T) {
+	// Expiries are kept in whole milliseconds, so a record may live up to
+	// 1ms shorter than its TTL and GetTTL may read up to 1ms low.
+	opts := storetest.Options{TTLGranularity: time.Millisecond}
+	t.Run("New", func(t *testing.T) {
+		// One database file for all subtests; each gets its own store,
+		// whose Close leaves the database open.
+		db := openDB(t)
+		storetest.Run(t, func(t *testing.T) session.Store {
+			return newStore(t, db, sqlitestore.Config{})
+		}, opts)
+	})
+	t.Run("Open", func(t *testing.T) {
+		// A file per subtest, opened by the store, with a cleanup running
+		// while the expiry subtests wait.
+		storetest.Run(t, func(t *testing.T) session.Store {
+			st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "sessions.db"), sqlitestore.Config{CleanupInterval: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}, opts)
+	})
+}
+
+func TestTableCreation(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	for range 2 { // creating twice is fine
+		st := newStore(t, db, sqlitestore.Config{Table: "web_sessions"})
+		if err := st.Set(ctx, "id", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type column struct {
+		name, typ      string
+		notNull, pk    bool
+		defaultVersion bool
+	}
+	var cols []column
+	rows, err := db.Query(`SELECT name, type, "notnull", pk, dflt_value FROM pragma_table_info('web_sessions')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c column
+		var dflt sql.NullString
+		if err := rows.Scan(&c.name, &c.typ, &c.notNull, &c.pk, &dflt); err != nil {
+			t.Fatal(err)
+		}
+		c.defaultVersion = dflt.String == "1"
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []column{
+		{"id", "TEXT", false, true, false},
+		{"data", "BLOB", true, false, false},
+		{"expires_at", "INTEGER", true, false, false},
+		{"version", "INTEGER", true, false, true},
+	}
+	if !slices.Equal(cols, want) {
+		t.Errorf("columns:\n got %+v\nwant %+v", cols, want)
+	}
+	var index string
+	if err := db.QueryRow(`SELECT name FROM pragma_index_list('web_sessions') WHERE origin = 'c'`).Scan(&index); err != nil {
+		t.Fatalf("no index created on web_sessions: %v", err)
+	}
+	var indexed string
+	if err := db.QueryRow(`SELECT name FROM pragma_index_info(?)`, index).Scan(&indexed); err != nil || indexed != "expires_at" {
+		t.Errorf("index %s covers %q (%v), want expires_at", index, indexed, err)
+	}
+	// The two Sets wrote one row twice.
+	var version int
+	if err := db.QueryRow(`SELECT version FROM web_sessions WHERE id = 'id'`).Scan(&version); err != nil || version != 2 {
+		t.Errorf("version after two writes = %d (%v), want 2", version, err)
+	}
+
+	for _, name := range []string{"1sessions", "web-sessions", `a"b`, "s; DROP TABLE web_sessions", "sessions.x", "séssions"} {
+		if _, err := sqlitestore.New(db, sqlitestore.Config{Table: name}); err == nil {
+			t.Errorf("New accepted the table name %q", name)
+		}
+	}
+	if _, err := sqlitestore.New(nil, sqlitestore.Config{}); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	// A path with characters that a URI filename must escape.
+	path := filepath.Join(dir, "odd ?#%name.db")
+	st, err := sqlitestore.Open(path, sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.Set(ctx, "id", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := st.Get(ctx, "id"); err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get after Close closed the database: %v, want an error other than ErrNotFound", err)
+	}
+
+	// The file is where it was asked to be, in WAL mode, with the record.
+	db, err := sql.Open("sqlite", "file:"+strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q (%v), want wal", mode, err)
+	}
+	if n := count(t, db, "sessions"); n != 1 {
+		t.Errorf("%d rows in %s, want 1", n, path)
+	}
+
+	for _, p := range []string{"", ":memory:", "file::memory:?cache=shared"} {
+		if _, err := sqlitestore.Open(p, sqlitestore.Config{}); err == nil {
+			t.Errorf("Open(%q) succeeded; an in-memory database breaks with a pool", p)
+		}
+	}
+}
+
+func TestCleanup(t *testing.T) {
+	db := openDB(t)
+	st := newStore(t, db, sqlitestore.Config{CleanupInterval: -1})
+	ctx := context.Background()
+	if err := st.Set(ctx, "short", []byte("s"), 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(ctx, "long", []byte("l"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// More expired rows than one cleanup batch.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute).UnixMilli()
+	for i := range 2500 {
+		if _, err := tx.Exec(`INSERT INTO sessions (id, data, expires_at) VALUES (?, x'00', ?)`, fmt.Sprint("old", i), past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let "short" expire
+	if _, err := st.Get(ctx, "short"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get(short) after its ttl: %v", err)
+	}
+	if n := count(t, db, "sessions"); n != 2502 {
+		t.Fatalf("%d rows before Cleanup, want 2502 (expired rows are kept until cleaned up)", n)
+	}
+	n, err := st.Cleanup(ctx)
+	if err != nil || n != 2501 {
+		t.Fatalf("Cleanup = %d, %v; want 2501, nil", n, err)
+	}
+	if n := count(t, db, "sessions"); n != 1 {
+		t.Fatalf("%d rows after Cleanup, want 1", n)
+	}
+	if got, err := st.Get(ctx, "long"); err != nil || string(got) != "l" {
+		t.Fatalf("Get(long) = %q, %v", got, err)
+	}
+	if n, err := st.Cleanup(ctx); err != nil || n != 0 {
+		t.Fatalf("second Cleanup = %d, %v; want 0, nil", n, err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := st.Cleanup(canceled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Cleanup with a cancelled context: %v", err)
+	}
+}
+
+func TestBackgroundCleanup(t *testing.T) {
+	db := openDB(t)
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	insertExpired := func(id string) {
+		t.Helper()
+		if _, err := db.Exec(`INSERT INTO sessions (id, data, expires_at) VALUES (?, x'00', 0)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const interval = 5 * time.Millisecond
+	before := runtime.NumGoroutine()
+	st, err := sqlitestore.New(db, sqlitestore.Config{CleanupInterval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(context.Background(), "live", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	insertExpired("expired1")
+	insertExpired("expired2")
+	deadline := time.Now().Add(5 * time.Second)
+	for count(t, db, "sessions") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the background cleanup left %d rows, want 1", count(t, db, "sessions"))
+		}
+		time.Sleep(interval)
+	}
+
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close waited for the cleanup goroutine.
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after Close, %d before New", after, before)
+	}
+	// Proving a negative: a cleanup still running would remove this row
+	// within a few intervals.
+	insertExpired("after-close")
+	time.Sleep(40 * interval)
+	if n := count(t, db, "sessions"); n != 2 {
+		t.Errorf("%d rows 40 intervals after Close, want 2: the cleanup still runs", n)
+	}
+	if err := db.Ping(); err != nil {
+		t.Errorf("Close of a store made by New closed the caller's database: %v", err)
+	}
+}
+
+// ------------------------------------------------------------- middleware
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+var site, _ = url.Parse("https://example.com/")
+
+// app is a Fiber app with the session middleware and a cookie jar.
+type app struct {
+	t   *testing.T
+	app *fiber.App
+	jar *cookiejar.Jar
+}
+
+func newApp(t *testing.T, store session.Store) *app {
+	t.Helper()
+	m, err := session.NewManager(session.Config[string, string]{Store: store, Secrets: [][]byte{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, app: fiber.New(), jar: jar}
+	a.app.Use(m.Handler())
+	a.app.Post("/login", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		s.RegenerateID(true)
+		s.Set("user", "ada")
+		s.Flash("notice", "Welcome back")
+		return c.SendString("signed in")
+	})
+	a.app.Get("/", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		user, _ := s.Get("user")
+		notice, _ := s.GetFlash("notice")
+		return c.SendString("user=" + user + " notice=" + notice)
+	})
+	a.app.Post("/logout", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		s.Destroy()
+		s.Flash("notice", "Signed out")
+		return c.SendString("signed out")
+	})
+	a.app.Post("/key/:k", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		s.Set(c.Params("k"), "v")
+		return nil
+	})
+	a.app.Get("/keys", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		return c.SendString(strings.Join(s.Keys(), ","))
+	})
+	return a
+}
+
+// do sends a request with the jar's cookies, keeps the response's cookies
+// and returns the status and body.
+func (a *app) do(method, path string) (int, string) {
+	a.t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for _, c := range a.jar.Cookies(site) {
+		req.AddCookie(c)
+	}
+	resp, err := a.app.Test(req, -1)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.jar.SetCookies(site, resp.Cookies())
+	return resp.StatusCode, string(b)
+}
+
+// id returns the session id the jar's cookie names, or "".
+func (a *app) id() string {
+	for _, c := range a.jar.Cookies(site) {
+		if c.Name == "session" {
+			id, _, _ := strings.Cut(c.Value, ".")
+			return id
+		}
+	}
+	return ""
+}
+
+func (a *app) want(method, path string, status int, body string) {
+	a.t.Helper()
+	if gotStatus, gotBody := a.do(method, path); gotStatus != status || gotBody != body {
+		a.t.Errorf("%s %s = %d %q, want %d %q", method, path, gotStatus, gotBody, status, body)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	db := openDB(t)
+	st := newStore(t, db, sqlitestore.Config{})
+	ctx := context.Background()
+
+	t.Run("SignInFlashSignOut", func(t *testing.T) {
+		a := newApp(t, st)
+		a.want("GET", "/", 200, "user= notice=")
+		if a.id() != "" {
+			t.Fatal("an untouched session set a cookie")
+		}
+		a.want("POST", "/login", 200, "signed in")
+		id := a.id()
+		if id == "" {
+			t.Fatal("no session cookie after login")
+		}
+		var rows int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM sessions WHERE id = ?`, id).Scan(&rows); err != nil || rows != 1 {
+			t.Fatalf("%d rows for the session (%v), want 1", rows, err)
+		}
+		a.want("GET", "/", 200, "user=ada notice=Welcome back")
+		a.want("GET", "/", 200, "user=ada notice=")
+		a.want("POST", "/logout", 200, "signed out")
+		if _, err := st.Get(ctx, id); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("the signed-out session is still stored: %v", err)
+		}
+		if a.id() == id {
+			t.Error("the signed-out id is still in the cookie")
+		}
+		a.want("GET", "/", 200, "user= notice=Signed out")
+		a.want("GET", "/", 200, "user= notice=")
+	})
+
+	t.Run("CorruptRecord", func(t *testing.T) {
+		for _, data := range [][]byte{{}, {0}, []byte("garbage"), []byte(strings.Repeat("\xff", 100))} {
+			t.Run(fmt.Sprintf("%q", data), func(t *testing.T) {
+				a := newApp(t, st)
+				a.want("POST", "/login", 200, "signed in")
+				res, err := db.Exec(`UPDATE sessions SET data = ? WHERE id = ?`, data, a.id())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n, _ := res.RowsAffected(); n != 1 {
+					t.Fatalf("corrupting the row: %d rows changed", n)
+				}
+				a.want("GET", "/", 200, "user= notice=")
+				// The fresh session works as usual.
+				a.want("POST", "/login", 200, "signed in")
+				a.want("GET", "/", 200, "user=ada notice=Welcome back")
+			})
+		}
+	})
+
+	// Concurrent requests that change different keys of one session all
+	// persist through compare-and-set.
+	t.Run("ConcurrentKeys", func(t *testing.T) {
+		a := newApp(t, st)
+		a.want("POST", "/login", 200, "signed in")
+		cookies := a.jar.Cookies(site)
+		const n = 16
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				req := httptest.NewRequest("POST", fmt.Sprintf("/key/k%d", i), nil)
+				for _, c := range cookies {
+					req.AddCookie(c)
+				}
+				resp, err := a.app.Test(req, -1)
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+				} else if resp.StatusCode != 200 {
+					t.Errorf("request %d: status %d", i, resp.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+		_, body := a.do("GET", "/keys")
+		if keys := strings.Split(body, ","); len(keys) != n+1 {
+			t.Errorf("%d keys persisted (%s), want %d", len(keys), body, n+1)
+		}
+	})
+}
+
+// TestClosedDatabase: with the database closed under it, the middleware
+// answers with the ErrorHandler's 500, and does not panic.
+func TestClosedDatabase(t *testing.T) {
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "sessions.db"), sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, st)
+	a.want("POST", "/login", 200, "signed in")
+	a.want("GET", "/", 200, "user=ada notice=Welcome back")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.want("GET", "/", 500, "Internal Server Error")
+	a.want("POST", "/logout", 500, "Internal Server Error")
+	a.jar, _ = cookiejar.New(nil) // no cookie: nothing to read, the save fails
+	a.want("POST", "/login", 500, "Internal Server Error")
+}
