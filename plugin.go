@@ -168,6 +168,7 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	}
 	s := &Session[V, F]{m: m, req: ctx, isNew: true, ttl: -1}
 	s.ctx = requestContext{Context: context.Background(), req: ctx}
+	s.rec.vals = s.first[:0]
 	if id, key, ok := m.token(ctx); ok {
 		copy(s.idBuf[:], id)
 		if err := s.read(unsafe.String(&s.idBuf[0], idLen)); err != nil {

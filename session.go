@@ -258,7 +258,7 @@ func (s *Session[V, F]) read(id string) error {
 	case err != nil:
 		return storeErr("get", err)
 	}
-	rec := record[V, F]{vals: s.first[:0]}
+	rec := record[V, F]{vals: s.rec.vals}
 	if err := decodeRecord(data, &rec); err != nil {
 		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
 		return nil
