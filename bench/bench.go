@@ -6,6 +6,11 @@
 //
 // Run with `go test ./bench -bench . -benchmem`, or `go run ./bench/table`
 // for a Markdown table.
+//
+// Store modules benchmark through the same harness: they build contenders
+// with OursWith (this middleware over their store) and FiberWith (Fiber's
+// middleware over a matching fiber.Storage), run them with RunAll from a
+// benchmark and check them with CheckAll from a test.
 package bench
 
 import (
@@ -22,6 +27,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/stores/memory"
 )
 
 // Val is the session value type: a user, or a counter in ID.
@@ -56,8 +62,11 @@ type Contender struct {
 
 // Contenders are benchmarked in this order; the table's ratios are to "fiber".
 var Contenders = []Contender{
-	{"ours", true, Ours},
-	{"fiber", true, Fiber},
+	OursWith("ours", func() (session.Store, func()) {
+		st := memory.New() // the middleware's default store
+		return st, func() { _ = st.Close() }
+	}),
+	FiberWith("fiber", func() (fsession.Config, func()) { return fsession.Config{}, nil }),
 	{"baseline", false, Baseline},
 }
 
@@ -70,14 +79,27 @@ func sendInt(c *fiber.Ctx, n int64) error {
 	return nil
 }
 
-// Ours is this module's middleware with its default in-memory store.
-func Ours() (fasthttp.RequestHandler, func()) {
-	m, err := session.NewManager(session.Config[Val, Msg]{Secrets: [][]byte{secret}, CookieInsecure: false})
+// OursWith is this module's middleware over the store that store returns,
+// which is called once per app; release, when not nil, is called when the
+// app is done (Run's end).
+func OursWith(name string, store func() (st session.Store, release func())) Contender {
+	return Contender{Name: name, Stateful: true, New: func() (fasthttp.RequestHandler, func()) {
+		st, release := store()
+		if release == nil {
+			release = func() {}
+		}
+		return ours(st), release
+	}}
+}
+
+// ours serves the routes with this module's middleware over st.
+func ours(st session.Store) fasthttp.RequestHandler {
+	m, err := session.NewManager(session.Config[Val, Msg]{Store: st, Secrets: [][]byte{secret}})
 	if err != nil {
 		panic(err)
 	}
 	app := newApp()
-	app.Use(m.Handler()) // what session.New(cfg) returns; the Manager lets us Close the store
+	app.Use(m.Handler()) // what session.New(cfg) returns
 	get := session.Get[Val, Msg]
 	app.Post("/login", func(c *fiber.Ctx) error {
 		s, err := get(c)
@@ -142,15 +164,35 @@ func Ours() (fasthttp.RequestHandler, func()) {
 		s.RegenerateID(true)
 		return c.SendString(u.Name)
 	})
-	return app.Handler(), func() { _ = m.Close() }
+	return app.Handler()
 }
 
-// Fiber is Fiber v2's middleware/session with its default memory storage.
+// FiberWith is Fiber v2's middleware/session with the configuration that
+// config returns, which is called once per app; release, when not nil, is
+// called when the app is done (Run's end). A Config without Storage gets
+// Fiber's default memory storage, which FiberWith closes itself.
+//
 // Fiber v2 has no flash: a key is set, then read and deleted. A request that
 // changes nothing (GET /me, GET /show without a message) does not Save, which
 // is the cheapest correct use of Fiber's API.
-func Fiber() (fasthttp.RequestHandler, func()) {
-	store := fsession.New()
+func FiberWith(name string, config func() (cfg fsession.Config, release func())) Contender {
+	return Contender{Name: name, Stateful: true, New: func() (fasthttp.RequestHandler, func()) {
+		cfg, release := config()
+		own := cfg.Storage == nil
+		store := fsession.New(cfg)
+		return fiberApp(store), func() {
+			if own {
+				_ = store.Storage.Close()
+			}
+			if release != nil {
+				release()
+			}
+		}
+	}}
+}
+
+// fiberApp serves the routes with Fiber's middleware/session store.
+func fiberApp(store *fsession.Store) fasthttp.RequestHandler {
 	store.RegisterType(Val{})
 	store.RegisterType(Msg{})
 	app := newApp()
@@ -235,7 +277,7 @@ func Fiber() (fasthttp.RequestHandler, func()) {
 		}
 		return c.SendString(u.Name)
 	})
-	return app.Handler(), func() { _ = store.Storage.Close() }
+	return app.Handler()
 }
 
 // Baseline serves the same routes and answers without any session. Its
@@ -393,6 +435,76 @@ func Run(b *testing.B, s Scenario, c Contender) {
 	for range b.N {
 		if err := s.Op(cl); err != nil {
 			b.Fatalf("%s/%s: %v", s.Name, c.Name, err)
+		}
+	}
+}
+
+// RunAll benchmarks every scenario against every contender, as
+// sub-benchmarks named scenario/contender.
+func RunAll(b *testing.B, contenders []Contender) {
+	for _, s := range Scenarios {
+		for _, c := range contenders {
+			b.Run(s.Name+"/"+c.Name, func(b *testing.B) { Run(b, s, c) })
+		}
+	}
+}
+
+// after checks, for the contenders with a session, what the scenario's Op
+// cannot check without extra requests in the timed loop.
+var after = map[string]func(t testing.TB, cl *Client){
+	"NewSession": func(t testing.TB, cl *Client) {
+		if err := cl.expect("GET", "/me", ada.Name); err != nil {
+			t.Errorf("the new session has no user: %v", err)
+		}
+	},
+	"ReadOnly": func(t testing.TB, cl *Client) {
+		cl.SetCookie("")
+		if st, _ := cl.Do("GET", "/me"); st != fiber.StatusUnauthorized {
+			t.Errorf("GET /me without a cookie: status %d, want 401", st)
+		}
+	},
+	"Flash": func(t testing.TB, cl *Client) {
+		if err := cl.expect("GET", "/show", "none"); err != nil {
+			t.Errorf("the flash was not consumed: %v", err)
+		}
+	},
+	"Rotate": func(t testing.TB, cl *Client) {
+		cl.SetCookie(string(cl.prev))
+		if st, _ := cl.Do("GET", "/me"); st != fiber.StatusUnauthorized {
+			t.Errorf("GET /me with the rotated-away cookie: status %d, want 401", st)
+		}
+	},
+}
+
+// Check runs scenario s a few times against contender c, outside a
+// benchmark, and fails t unless it does what it claims, including what Op
+// cannot check inside the timed loop (for contenders with a session).
+func Check(t testing.TB, s Scenario, c Contender) {
+	t.Helper()
+	h, done := c.New()
+	defer done()
+	cl := NewClient(h, c.Stateful)
+	if s.Setup != nil {
+		if err := s.Setup(cl); err != nil {
+			t.Fatalf("%s/%s setup: %v", s.Name, c.Name, err)
+		}
+	}
+	for i := range 3 {
+		if err := s.Op(cl); err != nil {
+			t.Fatalf("%s/%s op %d: %v", s.Name, c.Name, i, err)
+		}
+	}
+	if check := after[s.Name]; check != nil && c.Stateful {
+		check(t, cl)
+	}
+}
+
+// CheckAll checks every scenario against every contender, as subtests
+// named scenario/contender.
+func CheckAll(t *testing.T, contenders []Contender) {
+	for _, s := range Scenarios {
+		for _, c := range contenders {
+			t.Run(s.Name+"/"+c.Name, func(t *testing.T) { Check(t, s, c) })
 		}
 	}
 }

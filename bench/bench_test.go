@@ -24,59 +24,9 @@ func BenchmarkOneKeyChanged(b *testing.B) { benchScenario(b, "OneKeyChanged") }
 func BenchmarkFlash(b *testing.B)         { benchScenario(b, "Flash") }
 func BenchmarkRotate(b *testing.B)        { benchScenario(b, "Rotate") }
 
-// after checks, for the contenders with a session, what the scenario's Op
-// cannot check without extra requests in the timed loop.
-var after = map[string]func(t *testing.T, cl *Client){
-	"NewSession": func(t *testing.T, cl *Client) {
-		if err := cl.expect("GET", "/me", ada.Name); err != nil {
-			t.Errorf("the new session has no user: %v", err)
-		}
-	},
-	"ReadOnly": func(t *testing.T, cl *Client) {
-		cl.SetCookie("")
-		if st, _ := cl.Do("GET", "/me"); st != 401 {
-			t.Errorf("GET /me without a cookie: status %d, want 401", st)
-		}
-	},
-	"Flash": func(t *testing.T, cl *Client) {
-		if err := cl.expect("GET", "/show", "none"); err != nil {
-			t.Errorf("the flash was not consumed: %v", err)
-		}
-	},
-	"Rotate": func(t *testing.T, cl *Client) {
-		cl.SetCookie(string(cl.prev))
-		if st, _ := cl.Do("GET", "/me"); st != 401 {
-			t.Errorf("GET /me with the rotated-away cookie: status %d, want 401", st)
-		}
-	},
-}
-
 // TestScenarios runs every scenario a few times per contender, outside the
 // benchmark loop, and checks that it does what it claims.
-func TestScenarios(t *testing.T) {
-	for _, s := range Scenarios {
-		for _, c := range Contenders {
-			t.Run(s.Name+"/"+c.Name, func(t *testing.T) {
-				h, done := c.New()
-				defer done()
-				cl := NewClient(h, c.Stateful)
-				if s.Setup != nil {
-					if err := s.Setup(cl); err != nil {
-						t.Fatalf("setup: %v", err)
-					}
-				}
-				for i := range 3 {
-					if err := s.Op(cl); err != nil {
-						t.Fatalf("op %d: %v", i, err)
-					}
-				}
-				if check := after[s.Name]; check != nil && c.Stateful {
-					check(t, cl)
-				}
-			})
-		}
-	}
-}
+func TestScenarios(t *testing.T) { CheckAll(t, Contenders) }
 
 // TestChecksNeedASession runs the scenarios against the baseline as if it
 // had sessions: every one must fail, so a contender without the feature

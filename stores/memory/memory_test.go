@@ -50,6 +50,16 @@ func TestMemoryStoreConformance(t *testing.T) {
 	})
 }
 
+// TestMemoryStoreMiddleware runs the middleware-level checks over the memory
+// store; its instances share one store, as apps in one process can.
+func TestMemoryStoreMiddleware(t *testing.T) {
+	storetest.RunMiddleware(t, func(t *testing.T) session.Store { return closed(t, memory.New()) })
+	st := closed(t, memory.New())
+	t.Run("SeveralInstances", func(t *testing.T) {
+		storetest.RunSeveralInstances(t, func(*testing.T) session.Store { return st })
+	})
+}
+
 // waitExpired polls until id reads as ErrNotFound, failing t after a deadline.
 func waitExpired(t *testing.T, st *memory.Store, id string) {
 	t.Helper()

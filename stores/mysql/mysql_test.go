@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,7 +243,8 @@ func TestCleanupLoop(t *testing.T) {
 	ctx := context.Background()
 	table := tableName(t, db)
 	newStore(t, db, Config{Table: table, CleanupInterval: -1}) // create the table
-	before := runtime.NumGoroutine()
+	const loop = "github.com/fibersession/session/stores/mysql.(*Store).cleanup"
+	before := storetest.Goroutines(loop)
 
 	st, err := New(ctx, db, Config{Table: table, SkipCreate: true, CleanupInterval: 20 * time.Millisecond})
 	if err != nil {
@@ -260,20 +260,15 @@ func TestCleanupLoop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	storetest.WantGoroutines(t, loop, before+1) // the cleanup runs
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	// Close waited for the cleanup goroutine. The driver may still be
-	// finishing a query's short-lived helper goroutines, so allow a short poll.
-	for end := time.Now().Add(time.Second); runtime.NumGoroutine() > before; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Errorf("%d goroutines after Close, %d before New", runtime.NumGoroutine(), before)
-			break
-		}
-	}
+	// Close waited for the cleanup goroutine.
+	storetest.WantGoroutines(t, loop, before)
 	// The store still works after Close; only the cleanup stopped.
 	if err := st.Set(ctx, "short", []byte("x"), time.Millisecond); err != nil {
 		t.Fatal(err)

@@ -5,10 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,7 +24,7 @@ var natsURL = storetest.Addr("SESSION_NATS_URL", "nats://127.0.0.1:4222")
 
 // connect connects to url (skipping or failing the test when NATS is
 // unreachable) and closes the connection when the test ends.
-func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, append([]nats.Option{nats.Timeout(2 * time.Second)}, opts...)...)
 	if err != nil {
@@ -41,7 +36,7 @@ func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 
 // bucket creates a key-value bucket with a unique name and the given TTL
 // on nc's server, deleted when the test ends.
-func bucket(t *testing.T, nc *nats.Conn, ttl time.Duration) (jetstream.JetStream, jetstream.KeyValue) {
+func bucket(t testing.TB, nc *nats.Conn, ttl time.Duration) (jetstream.JetStream, jetstream.KeyValue) {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -72,7 +67,7 @@ func randHex(t testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newStore(t *testing.T, kv jetstream.KeyValue, cfg natsstore.Config) *natsstore.Store {
+func newStore(t testing.TB, kv jetstream.KeyValue, cfg natsstore.Config) *natsstore.Store {
 	t.Helper()
 	st, err := natsstore.New(context.Background(), kv, cfg)
 	if err != nil {
@@ -306,293 +301,126 @@ func countKeys(t *testing.T, kv jetstream.KeyValue, filter string) int {
 
 // ------------------------------------------------------------- middleware
 
-var secret = []byte("0123456789abcdef0123456789abcdef")
+// sessionBucketTTL outlasts the middleware's default absolute timeout, as
+// the bucket TTL must.
+const sessionBucketTTL = 8 * 24 * time.Hour
 
-var site, _ = url.Parse("https://example.com/")
-
-// app is a Fiber app with the session middleware and a cookie jar.
-type app struct {
-	t   *testing.T
-	app *fiber.App
-	jar *cookiejar.Jar
-}
-
-func newApp(t *testing.T, store session.Store, timeout time.Duration) *app {
-	t.Helper()
-	m, err := session.NewManager(session.Config[string, string]{
-		Store:        store,
-		Secrets:      [][]byte{secret},
-		StoreTimeout: timeout,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &app{t: t, app: fiber.New(), jar: must(cookiejar.New(nil))}
-	a.app.Use(m.Handler())
-	a.app.Post("/login", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.RegenerateID(true)
-		s.Set("user", "ada")
-		s.Flash("notice", "Welcome back")
-		return c.SendString("signed in")
-	})
-	a.app.Get("/", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		user, _ := s.Get("user")
-		notice, _ := s.GetFlash("notice")
-		return c.SendString("user=" + user + " notice=" + notice)
-	})
-	a.app.Post("/logout", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.Destroy()
-		s.Flash("notice", "Signed out")
-		return c.SendString("signed out")
-	})
-	a.app.Post("/key/:k", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.Set(c.Params("k"), "v")
-		return nil
-	})
-	return a
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-// do sends a request with the jar's cookies, keeps the response's cookies
-// and returns the status and body.
-func (a *app) do(method, path string) (int, string) {
-	a.t.Helper()
-	req := httptest.NewRequest(method, path, nil)
-	for _, c := range a.jar.Cookies(site) {
-		req.AddCookie(c)
-	}
-	resp, err := a.app.Test(req, -1)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.jar.SetCookies(site, resp.Cookies())
-	return resp.StatusCode, string(b)
-}
-
-// id returns the session id the jar's cookie names, or "".
-func (a *app) id() string {
-	for _, c := range a.jar.Cookies(site) {
-		if c.Name == "session" {
-			id, _, _ := strings.Cut(c.Value, ".")
-			return id
-		}
-	}
-	return ""
-}
-
-func (a *app) want(method, path string, status int, body string) {
-	a.t.Helper()
-	if gotStatus, gotBody := a.do(method, path); gotStatus != status || gotBody != body {
-		a.t.Errorf("%s %s = %d %q, want %d %q", method, path, gotStatus, gotBody, status, body)
-	}
-}
-
+// TestMiddleware runs the middleware-level checks under a prefix, with a
+// look at the prefixed key in the bucket, and a value the store never
+// writes under a session's key.
 func TestMiddleware(t *testing.T) {
-	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, 8*24*time.Hour)
-	st := newStore(t, kv, natsstore.Config{Prefix: "web."})
-	ctx := context.Background()
-
-	t.Run("SignInFlashSignOut", func(t *testing.T) {
-		a := newApp(t, st, 0)
-		a.want("GET", "/", 200, "user= notice=")
-		if a.id() != "" {
-			t.Fatal("an untouched session set a cookie")
-		}
-		a.want("POST", "/login", 200, "signed in")
-		id := a.id()
-		if id == "" {
-			t.Fatal("no session cookie after login")
-		}
-		if _, err := kv.Get(ctx, "web."+id); err != nil {
-			t.Fatalf("the session is not in the bucket under its prefixed id: %v", err)
-		}
-		a.want("GET", "/", 200, "user=ada notice=Welcome back")
-		a.want("GET", "/", 200, "user=ada notice=")
-		a.want("POST", "/logout", 200, "signed out")
-		if _, err := st.Get(ctx, id); !errors.Is(err, session.ErrNotFound) {
-			t.Errorf("the signed-out session is still stored: %v", err)
-		}
-		if a.id() == id {
-			t.Error("the signed-out id is still in the cookie")
-		}
-		a.want("GET", "/", 200, "user= notice=Signed out")
-		a.want("GET", "/", 200, "user= notice=")
-	})
-
-	t.Run("CorruptRecord", func(t *testing.T) {
-		for name, corrupt := range map[string]func(id string) error{
+	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
+	storetest.RunMiddleware(t, func(t *testing.T) session.Store {
+		return newStore(t, kv, natsstore.Config{Prefix: "web."})
+	}, storetest.MiddlewareOptions{
+		Stored: func(t *testing.T, id string) bool {
+			_, err := kv.Get(context.Background(), "web."+id)
+			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		},
+		Corrupt: map[string]func(t *testing.T, id string){
 			// Bytes the store did not write: no expiry header.
-			"RawValue": func(id string) error {
-				_, err := kv.Put(ctx, "web."+id, []byte("garbage"))
-				return err
-			},
-			// A well-framed value whose record does not decode.
-			"Record": func(id string) error {
-				return st.Set(ctx, id, []byte("\x00not a session record"), time.Hour)
-			},
-		} {
-			t.Run(name, func(t *testing.T) {
-				a := newApp(t, st, 0)
-				a.want("POST", "/login", 200, "signed in")
-				id := a.id()
-				if err := corrupt(id); err != nil {
+			"RawValue": func(t *testing.T, id string) {
+				if _, err := kv.Put(context.Background(), "web."+id, []byte("garbage")); err != nil {
 					t.Fatal(err)
 				}
-				a.want("GET", "/", 200, "user= notice=")
-				// The fresh session works as usual.
-				a.want("POST", "/login", 200, "signed in")
-				a.want("GET", "/", 200, "user=ada notice=Welcome back")
-			})
-		}
+			},
+		},
 	})
+}
 
-	// Concurrent requests that change different keys of one session all
-	// persist through compare-and-set: every lost race means another save
-	// won, and a save retries up to the core's maxTries (32) times.
-	t.Run("ConcurrentKeys", func(t *testing.T) {
-		a := newApp(t, st, 0)
-		a.want("POST", "/login", 200, "signed in")
-		cookies := a.jar.Cookies(site)
-		const n = 16
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				req := httptest.NewRequest("POST", fmt.Sprintf("/key/k%d", i), nil)
-				for _, c := range cookies {
-					req.AddCookie(c)
-				}
-				resp, err := a.app.Test(req, -1)
-				if err != nil {
-					t.Errorf("request %d: %v", i, err)
-				} else if resp.StatusCode != 200 {
-					t.Errorf("request %d: status %d", i, resp.StatusCode)
-				}
-			})
+// TestSeveralInstances: two apps, each with its own connection and store,
+// on one bucket.
+func TestSeveralInstances(t *testing.T) {
+	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
+	storetest.RunSeveralInstances(t, func(t *testing.T) session.Store {
+		js, err := jetstream.New(connect(t, natsURL))
+		if err != nil {
+			t.Fatal(err)
 		}
-		wg.Wait()
-		a.app.Get("/keys", func(c *fiber.Ctx) error {
-			s, err := session.Get[string, string](c)
-			if err != nil {
-				return err
-			}
-			return c.SendString(strings.Join(s.Keys(), ","))
-		})
-		_, body := a.do("GET", "/keys")
-		if keys := strings.Split(body, ","); len(keys) != n+1 {
-			t.Errorf("%d keys persisted (%s), want %d", len(keys), body, n+1)
+		own, err := js.KeyValue(context.Background(), kv.Bucket())
+		if err != nil {
+			t.Fatal(err)
 		}
+		return newStore(t, own, natsstore.Config{})
 	})
 }
 
 // ------------------------------------------------------------------ fault
 
-// TestServerDown puts NATS behind a proxy, stops the proxy, and expects the
-// ErrorHandler's 500 within a bound instead of a hang or a panic; once the
-// proxy is back, the same app and store serve requests again.
+// proxied returns a store on kv's bucket through a connection to addr
+// (a proxy) that reconnects through addr alone, for ever, every 100ms.
+func proxied(t *testing.T, kv jetstream.KeyValue, addr string, opts ...nats.Option) (*nats.Conn, *natsstore.Store) {
+	t.Helper()
+	nc := connect(t, "nats://"+addr, append([]nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.IgnoreDiscoveredServers(), // reconnect through the proxy only
+	}, opts...)...)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkv, err := js.KeyValue(context.Background(), kv.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, newStore(t, pkv, natsstore.Config{})
+}
+
+// TestServerDown runs the fault checks with and without the client's
+// reconnect buffer: requests made while disconnected wait in the buffer
+// until StoreTimeout, or fail at once without it.
 func TestServerDown(t *testing.T) {
 	u, err := url.Parse(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct := connect(t, natsURL)
-	_, kv := bucket(t, direct, 8*24*time.Hour)
-
+	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
 	for _, tc := range []struct {
 		name string
 		opts []nats.Option
-		fast bool // once the client knows it is disconnected, requests fail at once
 	}{
-		// Requests made while disconnected wait in the reconnect buffer
-		// until StoreTimeout.
-		{"ReconnectBuffer", nil, false},
-		// Requests made while disconnected fail at once.
-		{"NoReconnectBuffer", []nats.Option{nats.ReconnectBufSize(-1)}, true},
+		{"ReconnectBuffer", nil},
+		{"NoReconnectBuffer", []nats.Option{nats.ReconnectBufSize(-1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			proxy := storetest.NewProxy(t, u.Host)
-			nc := connect(t, "nats://"+proxy.Addr(), append([]nats.Option{
-				nats.MaxReconnects(-1),
-				nats.ReconnectWait(100 * time.Millisecond),
-				nats.IgnoreDiscoveredServers(), // reconnect through the proxy only
-			}, tc.opts...)...)
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			pkv, err := js.KeyValue(ctx, kv.Bucket())
-			if err != nil {
-				t.Fatal(err)
-			}
-			const timeout = 2 * time.Second
-			a := newApp(t, newStore(t, pkv, natsstore.Config{}), timeout)
-			a.want("POST", "/login", 200, "signed in")
-			a.want("GET", "/", 200, "user=ada notice=Welcome back")
-
-			proxy.Stop()
-			for _, r := range []struct{ method, path string }{{"GET", "/"}, {"POST", "/login"}} {
-				start := time.Now()
-				a.want(r.method, r.path, 500, "Internal Server Error")
-				if d := time.Since(start); d > timeout+time.Second {
-					t.Errorf("%s %s with NATS down took %v, want at most StoreTimeout (%v) and a little", r.method, r.path, d, timeout)
-				}
-			}
-			if tc.fast {
-				if nc.Status() != nats.RECONNECTING {
-					t.Fatalf("client status %v with the proxy stopped, want RECONNECTING", nc.Status())
-				}
-				start := time.Now()
-				a.want("GET", "/", 500, "Internal Server Error")
-				if d := time.Since(start); d > timeout/4 {
-					t.Errorf("a request while reconnecting without a buffer took %v, want an immediate failure", d)
-				}
-			}
-
-			proxy.Start()
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				status, body := a.do("GET", "/")
-				if status == 200 {
-					if body != "user=ada notice=" {
-						t.Errorf("after reconnecting: %q, want the signed-in session", body)
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no successful request within 10s of NATS coming back: %d %q", status, body)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			a.want("POST", "/login", 200, "signed in")
-			a.want("GET", "/", 200, "user=ada notice=Welcome back")
+			storetest.RunFaults(t, func(t *testing.T, addr string) session.Store {
+				_, st := proxied(t, kv, addr, tc.opts...)
+				return st
+			}, u.Host, time.Second, storetest.FaultOptions{Reconnect: 10 * time.Second})
 		})
+	}
+}
+
+// TestNoReconnectBufferFailsFast: without the reconnect buffer, a request
+// made while the client knows it is disconnected fails at once, well within
+// StoreTimeout.
+func TestNoReconnectBufferFailsFast(t *testing.T) {
+	u, err := url.Parse(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
+	proxy := storetest.NewProxy(t, u.Host)
+	nc, st := proxied(t, kv, proxy.Addr(), nats.ReconnectBufSize(-1))
+	const timeout = 2 * time.Second
+	b := storetest.NewBrowser(t, storetest.NewApp(t, session.Config[string, string]{Store: st, StoreTimeout: timeout}))
+	b.Expect("POST", "/login", "ok")
+
+	proxy.Stop()
+	for deadline := time.Now().Add(5 * time.Second); nc.Status() != nats.RECONNECTING; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("client status %v 5s after the proxy stopped, want RECONNECTING", nc.Status())
+		}
+	}
+	start := time.Now()
+	if status, body := b.Do("GET", "/"); status != 500 || body != "Internal Server Error" {
+		t.Errorf("GET / while reconnecting = %d %q, want 500 %q", status, body, "Internal Server Error")
+	}
+	if d := time.Since(start); d > timeout/4 {
+		t.Errorf("a request while reconnecting without a buffer took %v, want an immediate failure", d)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -199,7 +198,8 @@ func TestCleanupLoop(t *testing.T) {
 	ctx := context.Background()
 	table := tableName(t, pool)
 	newStore(t, pool, Config{Table: table, CleanupInterval: -1}) // create the table
-	before := runtime.NumGoroutine()
+	const loop = "github.com/fibersession/session/stores/postgres.(*Store).cleanup"
+	before := storetest.Goroutines(loop)
 
 	st, err := New(ctx, pool, Config{Table: table, SkipCreate: true, CleanupInterval: 20 * time.Millisecond})
 	if err != nil {
@@ -215,20 +215,15 @@ func TestCleanupLoop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	storetest.WantGoroutines(t, loop, before+1) // the cleanup runs
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	// Close waited for the cleanup goroutine. pgx may still be finishing a
-	// query's short-lived helper goroutines, so allow a short poll.
-	for end := time.Now().Add(time.Second); runtime.NumGoroutine() > before; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Errorf("%d goroutines after Close, %d before New", runtime.NumGoroutine(), before)
-			break
-		}
-	}
+	// Close waited for the cleanup goroutine.
+	storetest.WantGoroutines(t, loop, before)
 	// The store still works after Close; only the cleanup stopped.
 	if err := st.Set(ctx, "short", []byte("x"), time.Millisecond); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fibersession/session"
 	redisstore "github.com/fibersession/session/stores/redis"
+	"github.com/fibersession/session/stores/storetest"
 )
 
 // tripCounter is a go-redis hook that records every round trip a client
@@ -104,16 +105,16 @@ func TestRoundTrips(t *testing.T) {
 	c.AddHook(hook)
 	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, admin)})
 	const idle, interval = 24 * time.Hour, time.Minute
-	b := newBrowser(t, newApp(t, st, session.Config[string, string]{IdleTimeout: idle, TouchInterval: interval}))
+	b := storetest.NewBrowser(t, storetest.NewApp(t, session.Config[string, string]{Store: st, IdleTimeout: idle, TouchInterval: interval}))
 
 	// Warm up: a connection in the pool and the script in the server's
 	// cache, so that neither is counted below.
-	b.expect("POST", "/login", "ok")
-	b.expect("GET", "/me", "ada|Welcome back")
-	b.expect("POST", "/visit", "1")
+	b.Expect("POST", "/login", "ok")
+	b.Expect("GET", "/", "user=ada flash=Welcome back")
+	b.Expect("POST", "/visit", "1")
 	visits := 1
 	var signedIn string // the signed-in cookie, restored by kinds that change it
-	signedIn = b.cookie()
+	signedIn = b.Cookie()
 
 	type kind struct {
 		name   string
@@ -125,37 +126,37 @@ func TestRoundTrips(t *testing.T) {
 	kinds := []kind{
 		{
 			name: "no cookie, session not changed", n: 100,
-			before: func() { b.clearCookies() },
-			req:    func() { b.expect("GET", "/me", "anon|") },
+			before: func() { b.SetCookie("") },
+			req:    func() { b.Expect("GET", "/", "user= flash=") },
 			want:   nil,
 		},
 		{
 			name: "sign-in without a session (new id, flash)", n: 100,
-			before: func() { b.clearCookies() },
-			req:    func() { b.expect("POST", "/login", "ok") },
+			before: func() { b.SetCookie("") },
+			req:    func() { b.Expect("POST", "/login", "ok") },
 			want:   []string{"evalsha"},
 		},
 		{
 			name: "sign-in with a session (RegenerateID(true), flash)", n: 100,
 			before: func() {
-				b.clearCookies()
-				b.expect("POST", "/visit", "1")
+				b.SetCookie("")
+				b.Expect("POST", "/visit", "1")
 			},
-			req:  func() { b.expect("POST", "/login", "ok") },
+			req:  func() { b.Expect("POST", "/login", "ok") },
 			want: []string{"get+pttl", "evalsha", "del"},
 		},
 		{
 			name: "read-only", n: 100,
-			before: func() { b.setCookie(signedIn) },
-			req:    func() { b.expect("GET", "/me", "ada|") },
+			before: func() { b.SetCookie(signedIn) },
+			req:    func() { b.Expect("GET", "/", "user=ada flash=") },
 			want:   []string{"get+pttl"},
 		},
 		{
 			name: "one value changed", n: 100,
-			before: func() { b.setCookie(signedIn) },
+			before: func() { b.SetCookie(signedIn) },
 			req: func() {
 				visits++
-				b.expect("POST", "/visit", strconv.Itoa(visits))
+				b.Expect("POST", "/visit", strconv.Itoa(visits))
 			},
 			want: []string{"get+pttl", "evalsha"},
 		},
@@ -164,30 +165,30 @@ func TestRoundTrips(t *testing.T) {
 			// since the last write or touch; the request then touches once.
 			name: "read-only, touch due", n: 20,
 			before: func() {
-				b.setCookie(signedIn)
-				admin.PExpire(ctx, st.Key(sessionID(signedIn)), idle-2*interval)
+				b.SetCookie(signedIn)
+				admin.PExpire(ctx, st.Key(storetest.SessionID(signedIn)), idle-2*interval)
 			},
-			req:  func() { b.expect("GET", "/me", "ada|") },
+			req:  func() { b.Expect("GET", "/", "user=ada flash=") },
 			want: []string{"get+pttl", "pexpire"},
 		},
 		{
 			name: "read-only right after a touch", n: 20,
 			before: func() {
-				b.setCookie(signedIn)
-				admin.PExpire(ctx, st.Key(sessionID(signedIn)), idle-2*interval)
-				b.expect("GET", "/me", "ada|") // touches
+				b.SetCookie(signedIn)
+				admin.PExpire(ctx, st.Key(storetest.SessionID(signedIn)), idle-2*interval)
+				b.Expect("GET", "/", "user=ada flash=") // touches
 			},
-			req:  func() { b.expect("GET", "/me", "ada|") },
+			req:  func() { b.Expect("GET", "/", "user=ada flash=") },
 			want: []string{"get+pttl"},
 		},
 		{
 			name: "sign-out (Destroy)", n: 100,
 			before: func() {
-				b.clearCookies()
-				b.expect("POST", "/login", "ok")
-				b.expect("GET", "/me", "ada|Welcome back")
+				b.SetCookie("")
+				b.Expect("POST", "/login", "ok")
+				b.Expect("GET", "/", "user=ada flash=Welcome back")
 			},
-			req:  func() { b.expect("POST", "/logout", "bye") },
+			req:  func() { b.Expect("POST", "/destroy", "ok") },
 			want: []string{"get+pttl", "del"},
 		},
 	}
@@ -222,8 +223,8 @@ func TestRoundTrips(t *testing.T) {
 
 	// At most one touch per interval also holds without help: a record
 	// touched a moment ago is not touched again.
-	b.setCookie(signedIn)
-	if ttl := admin.PTTL(ctx, st.Key(sessionID(signedIn))).Val(); ttl < idle-interval {
+	b.SetCookie(signedIn)
+	if ttl := admin.PTTL(ctx, st.Key(storetest.SessionID(signedIn))).Val(); ttl < idle-interval {
 		t.Errorf("after the touches the record has %v left, want at least %v", ttl, idle-interval)
 	}
 }

@@ -5,19 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/fibersession/session"
 	sqlitestore "github.com/fibersession/session/stores/sqlite"
@@ -30,7 +22,7 @@ func dsn(path string) string {
 }
 
 // openDB opens a database file in a fresh temporary directory.
-func openDB(t *testing.T) *sql.DB {
+func openDB(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "test.db")))
 	if err != nil {
@@ -40,7 +32,7 @@ func openDB(t *testing.T) *sql.DB {
 	return db
 }
 
-func newStore(t *testing.T, db *sql.DB, cfg sqlitestore.Config) *sqlitestore.Store {
+func newStore(t testing.TB, db *sql.DB, cfg sqlitestore.Config) *sqlitestore.Store {
 	t.Helper()
 	st, err := sqlitestore.New(db, cfg)
 	if err != nil {
@@ -255,7 +247,8 @@ func TestBackgroundCleanup(t *testing.T) {
 		}
 	}
 	const interval = 5 * time.Millisecond
-	before := runtime.NumGoroutine()
+	const loop = "github.com/fibersession/session/stores/sqlite.(*Store).run"
+	before := storetest.Goroutines(loop)
 	st, err := sqlitestore.New(db, sqlitestore.Config{CleanupInterval: interval})
 	if err != nil {
 		t.Fatal(err)
@@ -273,13 +266,12 @@ func TestBackgroundCleanup(t *testing.T) {
 		time.Sleep(interval)
 	}
 
+	storetest.WantGoroutines(t, loop, before+1) // the cleanup runs
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Close waited for the cleanup goroutine.
-	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines after Close, %d before New", after, before)
-	}
+	storetest.WantGoroutines(t, loop, before)
 	// Proving a negative: a cleanup still running would remove this row
 	// within a few intervals.
 	insertExpired("after-close")
@@ -294,194 +286,34 @@ func TestBackgroundCleanup(t *testing.T) {
 
 // ------------------------------------------------------------- middleware
 
-var secret = []byte("0123456789abcdef0123456789abcdef")
-
-var site, _ = url.Parse("https://example.com/")
-
-// app is a Fiber app with the session middleware and a cookie jar.
-type app struct {
-	t   *testing.T
-	app *fiber.App
-	jar *cookiejar.Jar
-}
-
-func newApp(t *testing.T, store session.Store) *app {
-	t.Helper()
-	m, err := session.NewManager(session.Config[string, string]{Store: store, Secrets: [][]byte{secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &app{t: t, app: fiber.New(), jar: jar}
-	a.app.Use(m.Handler())
-	a.app.Post("/login", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.RegenerateID(true)
-		s.Set("user", "ada")
-		s.Flash("notice", "Welcome back")
-		return c.SendString("signed in")
-	})
-	a.app.Get("/", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		user, _ := s.Get("user")
-		notice, _ := s.GetFlash("notice")
-		return c.SendString("user=" + user + " notice=" + notice)
-	})
-	a.app.Post("/logout", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.Destroy()
-		s.Flash("notice", "Signed out")
-		return c.SendString("signed out")
-	})
-	a.app.Post("/key/:k", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		s.Set(c.Params("k"), "v")
-		return nil
-	})
-	a.app.Get("/keys", func(c *fiber.Ctx) error {
-		s, err := m.Get(c)
-		if err != nil {
-			return err
-		}
-		return c.SendString(strings.Join(s.Keys(), ","))
-	})
-	return a
-}
-
-// do sends a request with the jar's cookies, keeps the response's cookies
-// and returns the status and body.
-func (a *app) do(method, path string) (int, string) {
-	a.t.Helper()
-	req := httptest.NewRequest(method, path, nil)
-	for _, c := range a.jar.Cookies(site) {
-		req.AddCookie(c)
-	}
-	resp, err := a.app.Test(req, -1)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.jar.SetCookies(site, resp.Cookies())
-	return resp.StatusCode, string(b)
-}
-
-// id returns the session id the jar's cookie names, or "".
-func (a *app) id() string {
-	for _, c := range a.jar.Cookies(site) {
-		if c.Name == "session" {
-			id, _, _ := strings.Cut(c.Value, ".")
-			return id
-		}
-	}
-	return ""
-}
-
-func (a *app) want(method, path string, status int, body string) {
-	a.t.Helper()
-	if gotStatus, gotBody := a.do(method, path); gotStatus != status || gotBody != body {
-		a.t.Errorf("%s %s = %d %q, want %d %q", method, path, gotStatus, gotBody, status, body)
-	}
-}
-
+// TestMiddleware runs the middleware-level checks on one database, with a
+// look at the rows themselves.
 func TestMiddleware(t *testing.T) {
 	db := openDB(t)
-	st := newStore(t, db, sqlitestore.Config{})
-	ctx := context.Background()
-
-	t.Run("SignInFlashSignOut", func(t *testing.T) {
-		a := newApp(t, st)
-		a.want("GET", "/", 200, "user= notice=")
-		if a.id() != "" {
-			t.Fatal("an untouched session set a cookie")
-		}
-		a.want("POST", "/login", 200, "signed in")
-		id := a.id()
-		if id == "" {
-			t.Fatal("no session cookie after login")
-		}
-		var rows int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM sessions WHERE id = ?`, id).Scan(&rows); err != nil || rows != 1 {
-			t.Fatalf("%d rows for the session (%v), want 1", rows, err)
-		}
-		a.want("GET", "/", 200, "user=ada notice=Welcome back")
-		a.want("GET", "/", 200, "user=ada notice=")
-		a.want("POST", "/logout", 200, "signed out")
-		if _, err := st.Get(ctx, id); !errors.Is(err, session.ErrNotFound) {
-			t.Errorf("the signed-out session is still stored: %v", err)
-		}
-		if a.id() == id {
-			t.Error("the signed-out id is still in the cookie")
-		}
-		a.want("GET", "/", 200, "user= notice=Signed out")
-		a.want("GET", "/", 200, "user= notice=")
+	storetest.RunMiddleware(t, func(t *testing.T) session.Store {
+		return newStore(t, db, sqlitestore.Config{})
+	}, storetest.MiddlewareOptions{
+		Stored: func(t *testing.T, id string) bool {
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM sessions WHERE id = ?`, id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n == 1
+		},
 	})
+}
 
-	t.Run("CorruptRecord", func(t *testing.T) {
-		for _, data := range [][]byte{{}, {0}, []byte("garbage"), []byte(strings.Repeat("\xff", 100))} {
-			t.Run(fmt.Sprintf("%q", data), func(t *testing.T) {
-				a := newApp(t, st)
-				a.want("POST", "/login", 200, "signed in")
-				res, err := db.Exec(`UPDATE sessions SET data = ? WHERE id = ?`, data, a.id())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					t.Fatalf("corrupting the row: %d rows changed", n)
-				}
-				a.want("GET", "/", 200, "user= notice=")
-				// The fresh session works as usual.
-				a.want("POST", "/login", 200, "signed in")
-				a.want("GET", "/", 200, "user=ada notice=Welcome back")
-			})
+// TestSeveralInstances: two apps, each with its own *sql.DB and store, on
+// one database file.
+func TestSeveralInstances(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	storetest.RunSeveralInstances(t, func(t *testing.T) session.Store {
+		db, err := sql.Open("sqlite", dsn(path))
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-
-	// Concurrent requests that change different keys of one session all
-	// persist through compare-and-set.
-	t.Run("ConcurrentKeys", func(t *testing.T) {
-		a := newApp(t, st)
-		a.want("POST", "/login", 200, "signed in")
-		cookies := a.jar.Cookies(site)
-		const n = 16
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				req := httptest.NewRequest("POST", fmt.Sprintf("/key/k%d", i), nil)
-				for _, c := range cookies {
-					req.AddCookie(c)
-				}
-				resp, err := a.app.Test(req, -1)
-				if err != nil {
-					t.Errorf("request %d: %v", i, err)
-				} else if resp.StatusCode != 200 {
-					t.Errorf("request %d: status %d", i, resp.StatusCode)
-				}
-			})
-		}
-		wg.Wait()
-		_, body := a.do("GET", "/keys")
-		if keys := strings.Split(body, ","); len(keys) != n+1 {
-			t.Errorf("%d keys persisted (%s), want %d", len(keys), body, n+1)
-		}
+		t.Cleanup(func() { db.Close() })
+		return newStore(t, db, sqlitestore.Config{})
 	})
 }
 
@@ -492,14 +324,21 @@ func TestClosedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newApp(t, st)
-	a.want("POST", "/login", 200, "signed in")
-	a.want("GET", "/", 200, "user=ada notice=Welcome back")
+	b := storetest.NewBrowser(t, storetest.NewApp(t, session.Config[string, string]{Store: st}))
+	b.Expect("POST", "/login", "ok")
+	b.Expect("GET", "/", "user=ada flash=Welcome back")
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	a.want("GET", "/", 500, "Internal Server Error")
-	a.want("POST", "/logout", 500, "Internal Server Error")
-	a.jar, _ = cookiejar.New(nil) // no cookie: nothing to read, the save fails
-	a.want("POST", "/login", 500, "Internal Server Error")
+	signedIn := b.Cookie()
+	for _, r := range []struct{ method, path, cookie string }{
+		{"GET", "/", signedIn},
+		{"POST", "/logout", signedIn},
+		{"POST", "/login", ""}, // no cookie: nothing to read, the save fails
+	} {
+		b.SetCookie(r.cookie)
+		if status, body := b.Do(r.method, r.path); status != 500 || body != "Internal Server Error" {
+			t.Errorf("%s %s = %d %q, want 500 %q", r.method, r.path, status, body, "Internal Server Error")
+		}
+	}
 }

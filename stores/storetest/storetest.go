@@ -15,6 +15,12 @@
 // Every record the suite writes uses a fresh random 43-character id, so one
 // store (or one database) may be shared between subtests and between
 // concurrently running test binaries. The suite never lists or clears a store.
+//
+// Besides the suite, a store's tests check it through the session
+// middleware with RunMiddleware (sign-in, flash, sign-out, corrupt records,
+// concurrent requests), RunSeveralInstances (two apps sharing the store's
+// records) and RunFaults (the server going away and coming back, through a
+// Proxy); NewApp and Browser serve store-specific middleware tests.
 package storetest
 
 import (
