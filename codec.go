@@ -6,6 +6,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	sonicdec "github.com/bytedance/sonic/decoder"
+	sonicenc "github.com/bytedance/sonic/encoder"
 )
 
 // Codec encodes the session's values and flash messages, one value at a time.
@@ -16,6 +17,12 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
+// Appender is implemented by codecs that can append an encoding to a buffer.
+// The record is then written without an allocation per value.
+type Appender interface {
+	AppendMarshal(dst []byte, v any) ([]byte, error)
+}
+
 // JSON is the default codec: JSON through bytedance/sonic, compatible with
 // encoding/json's struct tags. It does not escape HTML and does not sort map
 // keys (sonic's default configuration). Decoded strings share memory with
@@ -24,6 +31,12 @@ type JSON struct{}
 
 // Marshal encodes v as JSON.
 func (JSON) Marshal(v any) ([]byte, error) { return sonic.ConfigDefault.Marshal(v) }
+
+// AppendMarshal appends the JSON encoding of v to dst.
+func (JSON) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	err := sonicenc.EncodeInto(&dst, v, 0) // sonic's default configuration
+	return dst, err
+}
 
 // Unmarshal decodes JSON data into v.
 func (JSON) Unmarshal(data []byte, v any) error {

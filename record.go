@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -124,21 +125,10 @@ func (d *decoder) bytes() []byte {
 }
 
 // encodeRecord appends r to a new buffer, encoding every entry that has no
-// raw bytes with c. Encoded entries keep their new raw bytes.
+// raw bytes with c. Encoded entries keep their new raw bytes; with an
+// Appender codec those are a slice of the record itself.
 func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
-	if err := encodeEntries(c, r.vals); err != nil {
-		return nil, err
-	}
-	if err := encodeEntries(c, r.flash); err != nil {
-		return nil, err
-	}
-	n := 2 + 6*binary.MaxVarintLen64
-	for _, e := range r.vals {
-		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
-	}
-	for _, e := range r.flash {
-		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
-	}
+	n := 2 + 6*binary.MaxVarintLen64 + entriesSize(r.vals) + entriesSize(r.flash)
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion, r.flags)
 	b = binary.AppendUvarint(b, uint64(r.created))
@@ -146,34 +136,52 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(r.idle))
 	b = binary.AppendUvarint(b, uint64(r.written))
 	b = binary.AppendUvarint(b, r.version)
-	b = appendEntries(b, r.vals)
-	b = appendEntries(b, r.flash)
-	return b, nil
-}
-
-func encodeEntries[T any](c Codec, es []entry[T]) error {
-	for i := range es {
-		if es[i].raw != nil {
-			continue
-		}
-		raw, err := c.Marshal(&es[i].v)
-		if err != nil {
-			return err
-		}
-		es[i].raw = raw
+	b, err := appendEntries(c, b, r.vals)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return appendEntries(c, b, r.flash)
 }
 
-func appendEntries[T any](b []byte, es []entry[T]) []byte {
-	b = binary.AppendUvarint(b, uint64(len(es)))
+// entriesSize estimates the encoded size of es, guessing for values not yet
+// encoded.
+func entriesSize[T any](es []entry[T]) int {
+	n := binary.MaxVarintLen32
 	for _, e := range es {
+		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
+		if e.raw == nil {
+			n += 64
+		}
+	}
+	return n
+}
+
+func appendEntries[T any](c Codec, b []byte, es []entry[T]) ([]byte, error) {
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	for i := range es {
+		e := &es[i]
 		b = binary.AppendUvarint(b, uint64(len(e.key)))
 		b = append(b, e.key...)
+		if e.raw == nil {
+			buf := scratch.Get().(*[]byte)
+			raw, err := marshal(c, (*buf)[:0], &e.v)
+			if err != nil {
+				scratch.Put(buf)
+				return nil, err
+			}
+			b = binary.AppendUvarint(b, uint64(len(raw)))
+			b = append(b, raw...)
+			e.raw = b[len(b)-len(raw) : len(b) : len(b)]
+			if cap(raw) <= 64<<10 {
+				*buf = raw[:0]
+				scratch.Put(buf)
+			}
+			continue
+		}
 		b = binary.AppendUvarint(b, uint64(len(e.raw)))
 		b = append(b, e.raw...)
 	}
-	return b
+	return b, nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -185,4 +193,15 @@ func find[T any](es []entry[T], key string) int {
 		}
 	}
 	return -1
+}
+
+// scratch holds buffers that Appender codecs encode values into.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// marshal encodes v, appending to dst when the codec is an Appender.
+func marshal(c Codec, dst []byte, v any) ([]byte, error) {
+	if a, ok := c.(Appender); ok {
+		return a.AppendMarshal(dst, v)
+	}
+	return c.Marshal(v)
 }

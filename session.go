@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -47,7 +46,7 @@ type Session[V, F any] struct {
 
 	changed []string    // keys set or unset since the last save
 	changes [4]string   // changed's first backing array
-	first   [1]entry[V] // rec.vals's first backing array
+	first   [2]entry[V] // rec.vals's first backing array
 	idBuf   [idLen]byte // the id read from the request; never changed, s.id may alias it
 
 	cleared  bool // Clear since the last save
@@ -354,8 +353,6 @@ func (s *Session[V, F]) write(now time.Time) error {
 	defer cancel()
 	if s.id == "" {
 		s.id = newID()
-	} else {
-		s.id = strings.Clone(s.id) // a store may keep the key: it must not pin idBuf
 	}
 	if s.rec.created == 0 {
 		s.rec.created = ms(now)
@@ -490,7 +487,7 @@ func (s *Session[V, F]) retire() error {
 	} else {
 		moved := append([]byte(nil), s.oldRaw...)
 		moved[1] |= flagMoved
-		if err := s.m.store.Set(ctx, strings.Clone(s.oldID), moved, s.m.cfg.RotationGrace); err != nil {
+		if err := s.m.store.Set(ctx, s.oldID, moved, s.m.cfg.RotationGrace); err != nil {
 			return storeErr("set", err)
 		}
 	}

@@ -17,7 +17,9 @@ var ErrNotFound = errs.ErrNotFound
 // Ownership of bytes: Set may keep data as it is (the caller never changes it
 // after the call). The slice Get returns must never change afterwards: the
 // session reads keys and values from it for the rest of the request without
-// copying, and never writes to it. A store may return its own immutable copy. Every method must be safe for concurrent use
+// copying, and never writes to it. A store may return its own immutable copy.
+// An id may share memory with the request's session: a store that keeps an
+// id beyond the call (as a map key, say) keeps a copy. Every method must be safe for concurrent use
 // and honour ctx's cancellation and deadline where it does I/O.
 type Store interface {
 	// Get returns the record stored under id, or ErrNotFound.

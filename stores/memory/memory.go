@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,9 @@ func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Durati
 	}
 	sh := s.shard(id)
 	sh.mu.Lock()
+	if _, ok := sh.items[id]; !ok {
+		id = strings.Clone(id) // a new key is kept: keep a copy
+	}
 	sh.items[id] = item{data: data, expires: time.Now().Add(ttl).UnixNano()}
 	sh.mu.Unlock()
 	return nil
@@ -110,6 +114,9 @@ func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, 
 	live := ok && it.expires > now.UnixNano()
 	if old == nil && live || old != nil && (!live || !bytes.Equal(it.data, old)) {
 		return false, nil
+	}
+	if !ok {
+		id = strings.Clone(id) // a new key is kept: keep a copy
 	}
 	sh.items[id] = item{data: data, expires: now.Add(ttl).UnixNano()}
 	return true, nil
