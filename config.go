@@ -106,7 +106,7 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	if cfg.ErrorHandler == nil {
 		log := cfg.Logger
 		cfg.ErrorHandler = func(c *fiber.Ctx, err error) error {
-			log.Error("session: store failed", "err", err, "path", c.Path())
+			log.Error("session: load or save failed", "err", err, "path", c.Path())
 			c.Response().Reset()
 			return c.Status(fiber.StatusInternalServerError).SendString("Internal Server Error")
 		}

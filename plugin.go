@@ -128,7 +128,7 @@ func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestH
 		ctx.SetUserValue(managerKey, handle[V, F]{m})
 		next(ctx)
 		if err := m.finish(ctx); err != nil {
-			m.log.Error("session: store failed", "err", err, "path", string(ctx.Path()))
+			m.log.Error("session: save failed", "err", err, "path", string(ctx.Path()))
 			ctx.Response.Reset()
 			ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
 		}
