@@ -23,7 +23,7 @@
 //	Set            SET key data PX ttl                        1 round trip
 //	Touch          PEXPIRE key ttl                            1 round trip
 //	Delete         DEL key                                    1 round trip
-//	CompareAndSet  EVALSHA of one Lua script (see below)      1 round trip
+//	CompareAndSet  SET ... NX, or EVALSHA of one Lua script   1 round trip
 //
 // So through the middleware a request that only reads its session costs one
 // round trip (GetTTL), a request that changes it two (GetTTL, then
@@ -42,10 +42,11 @@
 //
 // # Compare-and-set
 //
-// CompareAndSet runs one Lua script, atomically on the server. With a nil old
-// it is SET key data PX ttl NX; otherwise it compares GET key with old byte
-// for byte and, when equal, runs SET key data PX ttl. No WATCH, no MULTI, no
-// extra round trip. The old value travels to the server with the new one.
+// CompareAndSet is one command, atomic on the server. With a nil old it is
+// SET key data PX ttl NX; otherwise it runs one Lua script that compares GET
+// key with old byte for byte and, when equal, runs SET key data PX ttl. No
+// WATCH, no MULTI, no extra round trip. The old value travels to the server
+// with the new one.
 //
 // # Timeouts
 //
@@ -206,10 +207,6 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // ARGV[2] the TTL in milliseconds, ARGV[3] the expected data (absent: the key
 // must not exist). It returns 1 when it wrote, 0 when not.
 var casScript = redis.NewScript(`
-if #ARGV < 3 then
-  if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-  return 0
-end
 if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
@@ -218,22 +215,21 @@ return 0
 `)
 
 // CompareAndSet stores data under id for ttl only if the record stored now
-// is byte for byte old, or, with a nil old, only if there is none. It runs as
-// one Lua script (EVALSHA, falling back to EVAL when the server does not have
-// it cached) and reports whether it wrote.
+// is byte for byte old, or, with a nil old, only if there is none. With a nil
+// old it is SET ... NX; otherwise one Lua script (EVALSHA, falling back to
+// EVAL when the server does not have it cached). It reports whether it wrote.
 func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	ms := roundMs(ttl).Milliseconds()
-	keys := []string{s.Key(id)}
-	var cmd *redis.Cmd
 	if old == nil {
-		cmd = casScript.Run(ctx, s.client, keys, data, ms)
-	} else {
-		cmd = casScript.Run(ctx, s.client, keys, data, ms, old)
+		ok, err := s.client.SetNX(ctx, s.Key(id), data, roundMs(ttl)).Result()
+		if err != nil {
+			return false, s.fail(ctx, err)
+		}
+		return ok, nil
 	}
-	n, err := cmd.Int64()
+	n, err := casScript.Run(ctx, s.client, []string{s.Key(id)}, data, roundMs(ttl).Milliseconds(), old).Int64()
 	if err != nil {
 		return false, s.fail(ctx, err)
 	}
