@@ -16,17 +16,16 @@ import (
 	"time"
 
 	"github.com/fibersession/session/internal/errs"
+	"github.com/fibersession/session/internal/sweep"
 )
 
 const shardCount = 64
 
 // Store is a sharded in-memory store. The zero value is not usable; call New.
 type Store struct {
-	seed   maphash.Seed
-	shards [shardCount]shard
-	stop   chan struct{}
-	once   sync.Once
-	done   chan struct{}
+	seed    maphash.Seed
+	shards  [shardCount]shard
+	sweeper *sweep.Loop
 }
 
 type shard struct {
@@ -46,15 +45,11 @@ func New() *Store { return NewWithSweep(time.Minute) }
 // of zero or less runs no sweeper: expired records are then invisible but only
 // removed when they are written over or by a call to Sweep.
 func NewWithSweep(interval time.Duration) *Store {
-	s := &Store{seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{seed: maphash.MakeSeed()}
 	for i := range s.shards {
 		s.shards[i].items = make(map[string]item)
 	}
-	if interval > 0 {
-		go s.sweep(interval)
-	} else {
-		close(s.done)
-	}
+	s.sweeper = sweep.Start(interval, func(context.Context) { s.Sweep() })
 	return s
 }
 
@@ -177,24 +172,9 @@ func (s *Store) Sweep() {
 	}
 }
 
-func (s *Store) sweep(interval time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.Sweep()
-		}
-	}
-}
-
 // Close stops the sweeper and waits for it to exit. The store stays usable;
 // Close may be called more than once.
 func (s *Store) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
+	s.sweeper.Stop()
 	return nil
 }

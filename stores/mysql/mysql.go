@@ -85,6 +85,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/sweep"
 )
 
 // Config tunes the store. The zero value is usable: every field has a default.
@@ -136,8 +137,7 @@ type Store struct {
 
 	get, getTTL, set, insert, replaceExpired, casOld, touch, del, sweep string
 
-	stop context.CancelFunc // ends the cleanup's context
-	done chan struct{}      // closed when the cleanup has exited
+	sweeper *sweep.Loop // the background cleanup
 }
 
 var (
@@ -190,16 +190,8 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 		touch:          `UPDATE ` + table + ` SET expires_at = ` + exp + ` WHERE id = ? AND expires_at > ` + now,
 		del:            `DELETE FROM ` + table + ` WHERE id = ?`,
 		sweep:          fmt.Sprintf(`DELETE FROM %s WHERE expires_at <= %s LIMIT %d`, table, now, sweepBatch),
-		done:           make(chan struct{}),
 	}
-	if cfg.CleanupInterval > 0 {
-		var cctx context.Context
-		cctx, s.stop = context.WithCancel(context.Background())
-		go s.cleanup(cctx, cfg.CleanupInterval)
-	} else {
-		s.stop = func() {}
-		close(s.done)
-	}
+	s.sweeper = sweep.Start(cfg.CleanupInterval, s.cleanup)
 	return s, nil
 }
 
@@ -341,21 +333,10 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	}
 }
 
-// cleanup deletes expired rows every interval until ctx ends (Close), which
-// also interrupts a run in progress.
-func (s *Store) cleanup(ctx context.Context, interval time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("mysqlstore: deleting expired sessions failed", "err", err)
-			}
-		}
+// cleanup is one run of the background cleanup; Close cancels ctx.
+func (s *Store) cleanup(ctx context.Context) {
+	if _, err := s.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("mysqlstore: deleting expired sessions failed", "err", err)
 	}
 }
 
@@ -363,7 +344,6 @@ func (s *Store) cleanup(ctx context.Context, interval time.Duration) {
 // waits for it to exit. It does not close the *sql.DB, which stays the
 // caller's. The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
-	s.stop() // a CancelFunc may be called more than once
-	<-s.done
+	s.sweeper.Stop()
 	return nil
 }

@@ -243,7 +243,7 @@ func TestCleanupLoop(t *testing.T) {
 	ctx := context.Background()
 	table := tableName(t, db)
 	newStore(t, db, Config{Table: table, CleanupInterval: -1}) // create the table
-	const loop = "github.com/fibersession/session/stores/mysql.(*Store).cleanup"
+	const loop = "github.com/fibersession/session/internal/sweep.(*Loop).run"
 	before := storetest.Goroutines(loop)
 
 	st, err := New(ctx, db, Config{Table: table, SkipCreate: true, CleanupInterval: 20 * time.Millisecond})

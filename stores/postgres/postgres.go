@@ -74,6 +74,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/sweep"
 )
 
 // Config tunes the store. The zero value is usable: every field has a default.
@@ -113,8 +114,7 @@ type Store struct {
 
 	get, getTTL, set, touch, del, casNew, casOld, sweep string
 
-	stop context.CancelFunc // ends the cleanup's context
-	done chan struct{}      // closed when the cleanup has exited
+	sweeper *sweep.Loop // the background cleanup
 }
 
 var (
@@ -172,16 +172,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		touch: `UPDATE ` + table + ` SET expires_at = now() + $2::bigint * interval '1 microsecond' WHERE id = $1 AND expires_at > now()`,
 		del:   `DELETE FROM ` + table + ` WHERE id = $1`,
 		sweep: `DELETE FROM ` + table + ` WHERE expires_at <= now()`,
-		done:  make(chan struct{}),
 	}
-	if cfg.CleanupInterval > 0 {
-		var cctx context.Context
-		cctx, s.stop = context.WithCancel(context.Background())
-		go s.cleanup(cctx, cfg.CleanupInterval)
-	} else {
-		s.stop = func() {}
-		close(s.done)
-	}
+	s.sweeper = sweep.Start(cfg.CleanupInterval, s.cleanup)
 	return s, nil
 }
 
@@ -305,21 +297,10 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// cleanup deletes expired rows every interval until ctx ends (Close), which
-// also interrupts a run in progress.
-func (s *Store) cleanup(ctx context.Context, interval time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("pgstore: deleting expired sessions failed", "err", err)
-			}
-		}
+// cleanup is one run of the background cleanup; Close cancels ctx.
+func (s *Store) cleanup(ctx context.Context) {
+	if _, err := s.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("pgstore: deleting expired sessions failed", "err", err)
 	}
 }
 
@@ -327,7 +308,6 @@ func (s *Store) cleanup(ctx context.Context, interval time.Duration) {
 // waits for it to exit. It does not close the pool, which stays the caller's.
 // The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
-	s.stop() // a CancelFunc may be called more than once
-	<-s.done
+	s.sweeper.Stop()
 	return nil
 }

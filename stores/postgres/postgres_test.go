@@ -198,7 +198,7 @@ func TestCleanupLoop(t *testing.T) {
 	ctx := context.Background()
 	table := tableName(t, pool)
 	newStore(t, pool, Config{Table: table, CleanupInterval: -1}) // create the table
-	const loop = "github.com/fibersession/session/stores/postgres.(*Store).cleanup"
+	const loop = "github.com/fibersession/session/internal/sweep.(*Loop).run"
 	before := storetest.Goroutines(loop)
 
 	st, err := New(ctx, pool, Config{Table: table, SkipCreate: true, CleanupInterval: 20 * time.Millisecond})

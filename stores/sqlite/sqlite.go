@@ -71,6 +71,7 @@ import (
 	"time"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/sweep"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -93,8 +94,7 @@ type Store struct {
 
 	get, set, touch, insert, update, del, cleanup string
 
-	stop     context.CancelFunc // stops the cleanup goroutine
-	done     chan struct{}      // closed when it has exited
+	sweeper  *sweep.Loop // the background cleanup
 	closeErr error
 	once     sync.Once
 }
@@ -177,15 +177,10 @@ WHERE ` + t + `.expires_at <= ?`,
 		update:  `UPDATE ` + t + ` SET data = ?, expires_at = ?, version = version + 1 WHERE id = ? AND expires_at > ? AND data = ?`,
 		del:     `DELETE FROM ` + t + ` WHERE id = ?`,
 		cleanup: `DELETE FROM ` + t + ` WHERE rowid IN (SELECT rowid FROM ` + t + ` WHERE expires_at <= ? LIMIT ` + fmt.Sprint(cleanupBatch) + `)`,
-		done:    make(chan struct{}),
 	}
-	bg, stop := context.WithCancel(context.Background())
-	s.stop = stop
-	if cfg.CleanupInterval > 0 {
-		go s.run(bg, cfg.CleanupInterval)
-	} else {
-		close(s.done)
-	}
+	s.sweeper = sweep.Start(cfg.CleanupInterval, func(ctx context.Context) {
+		_, _ = s.Cleanup(ctx) // a busy or closed database: the next run tries again
+	})
 	return s, nil
 }
 
@@ -303,30 +298,12 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	}
 }
 
-// run calls Cleanup every interval until ctx is cancelled. Errors (a busy
-// or closed database) are dropped: the next run tries again, and expired
-// rows are invisible meanwhile.
-func (s *Store) run(ctx context.Context, interval time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = s.Cleanup(ctx)
-		}
-	}
-}
-
 // Close stops the background cleanup, interrupting a running one, and
 // waits for it to exit; for a store made by Open it then closes the
 // database. Later calls return the first call's result.
 func (s *Store) Close() error {
 	s.once.Do(func() {
-		s.stop()
-		<-s.done
+		s.sweeper.Stop()
 		if s.ownDB {
 			s.closeErr = s.db.Close()
 		}

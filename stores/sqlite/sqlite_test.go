@@ -247,7 +247,7 @@ func TestBackgroundCleanup(t *testing.T) {
 		}
 	}
 	const interval = 5 * time.Millisecond
-	const loop = "github.com/fibersession/session/stores/sqlite.(*Store).run"
+	const loop = "github.com/fibersession/session/internal/sweep.(*Loop).run"
 	before := storetest.Goroutines(loop)
 	st, err := sqlitestore.New(db, sqlitestore.Config{CleanupInterval: interval})
 	if err != nil {

@@ -1,0 +1,51 @@
+// Package sweep runs a store's removal of expired records in the background.
+// The stores of this repository share it (the internal rule allows every
+// package under github.com/fibersession/session, in any of its modules).
+package sweep
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Loop calls a function every interval until Stop.
+type Loop struct {
+	stop context.CancelFunc
+	done chan struct{}
+	once sync.Once
+}
+
+// Start calls fn every interval in a goroutine of its own, with a context
+// that Stop cancels. An interval of zero or less starts nothing.
+func Start(interval time.Duration, fn func(ctx context.Context)) *Loop {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Loop{stop: cancel, done: make(chan struct{})}
+	if interval <= 0 {
+		close(l.done)
+		return l
+	}
+	go l.run(ctx, interval, fn)
+	return l
+}
+
+func (l *Loop) run(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	defer close(l.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+// Stop cancels a run in progress, ends the loop and waits until its goroutine
+// has returned. It may be called more than once.
+func (l *Loop) Stop() {
+	l.once.Do(l.stop)
+	<-l.done
+}
