@@ -237,46 +237,12 @@ func TestDeleteExpired(t *testing.T) {
 	}
 }
 
-// The background cleanup runs on its own, and Close stops it and waits.
 func TestCleanupLoop(t *testing.T) {
 	db := connect(t, dsnConfig(t))
-	ctx := context.Background()
 	table := tableName(t, db)
-	newStore(t, db, Config{Table: table, CleanupInterval: -1}) // create the table
-	const loop = "github.com/fibersession/session/internal/sweep.(*Loop).run"
-	before := storetest.Goroutines(loop)
-
-	st, err := New(ctx, db, Config{Table: table, SkipCreate: true, CleanupInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Set(ctx, "short", []byte("x"), time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for count(t, db, table) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the background cleanup did not delete the expired row within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	storetest.WantGoroutines(t, loop, before+1) // the cleanup runs
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	// Close waited for the cleanup goroutine.
-	storetest.WantGoroutines(t, loop, before)
-	// The store still works after Close; only the cleanup stopped.
-	if err := st.Set(ctx, "short", []byte("x"), time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(60 * time.Millisecond)
-	if n := count(t, db, table); n != 1 {
-		t.Errorf("%d rows after Close, want the expired one kept (no cleanup)", n)
-	}
+	storetest.RunCleanup(t, func(t *testing.T, interval time.Duration) session.Store {
+		return newStore(t, db, Config{Table: table, CleanupInterval: interval})
+	}, func(t *testing.T) int { return count(t, db, table) })
 }
 
 func TestVersionColumn(t *testing.T) {

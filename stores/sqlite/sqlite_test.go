@@ -237,48 +237,9 @@ func TestCleanup(t *testing.T) {
 
 func TestBackgroundCleanup(t *testing.T) {
 	db := openDB(t)
-	if err := db.Ping(); err != nil {
-		t.Fatal(err)
-	}
-	insertExpired := func(id string) {
-		t.Helper()
-		if _, err := db.Exec(`INSERT INTO sessions (id, data, expires_at) VALUES (?, x'00', 0)`, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const interval = 5 * time.Millisecond
-	const loop = "github.com/fibersession/session/internal/sweep.(*Loop).run"
-	before := storetest.Goroutines(loop)
-	st, err := sqlitestore.New(db, sqlitestore.Config{CleanupInterval: interval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Set(context.Background(), "live", []byte("v"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	insertExpired("expired1")
-	insertExpired("expired2")
-	deadline := time.Now().Add(5 * time.Second)
-	for count(t, db, "sessions") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the background cleanup left %d rows, want 1", count(t, db, "sessions"))
-		}
-		time.Sleep(interval)
-	}
-
-	storetest.WantGoroutines(t, loop, before+1) // the cleanup runs
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Close waited for the cleanup goroutine.
-	storetest.WantGoroutines(t, loop, before)
-	// Proving a negative: a cleanup still running would remove this row
-	// within a few intervals.
-	insertExpired("after-close")
-	time.Sleep(40 * interval)
-	if n := count(t, db, "sessions"); n != 2 {
-		t.Errorf("%d rows 40 intervals after Close, want 2: the cleanup still runs", n)
-	}
+	storetest.RunCleanup(t, func(t *testing.T, interval time.Duration) session.Store {
+		return newStore(t, db, sqlitestore.Config{CleanupInterval: interval})
+	}, func(t *testing.T) int { return count(t, db, "sessions") })
 	if err := db.Ping(); err != nil {
 		t.Errorf("Close of a store made by New closed the caller's database: %v", err)
 	}
