@@ -100,6 +100,14 @@ func TestSecretRotation(t *testing.T) {
 		t.Errorf("cookie not re-issued with the newest key: %q", sc)
 	}
 
+	// A persistent cookie keeps its Max-Age when it is only re-signed.
+	h4 := newHarness(t, Config[string, string]{Store: store, Secrets: [][]byte{newKey, oldKey}, CookiePersistent: true})
+	h4.store = store
+	resp = h4.do(func(c *fiber.Ctx, s *sess) error { return nil }, "session="+cookie)
+	if sc := strings.Join(setCookies(resp), ""); !strings.Contains(sc, "session="+want) || !strings.Contains(sc, "max-age=86400") {
+		t.Errorf("re-signed persistent cookie: %q", sc)
+	}
+
 	h3 := newHarness(t, Config[string, string]{Store: store, Secrets: [][]byte{newKey}})
 	h3.store = store
 	h3.do(func(c *fiber.Ctx, s *sess) error {

@@ -171,13 +171,10 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	s.rec.vals = s.first[:0]
 	if id, key, ok := m.token(ctx); ok {
 		copy(s.idBuf[:], id)
-		if err := s.read(unsafe.String(&s.idBuf[0], idLen)); err != nil {
-			return nil, err
-		}
-		s.client = s.id
+		s.client = unsafe.String(&s.idBuf[0], idLen)
 		s.resign = key > 0
-		if !s.stored {
-			s.id = ""
+		if err := s.read(s.client); err != nil {
+			return nil, err
 		}
 	}
 	ctx.SetUserValue(m, s)

@@ -119,7 +119,7 @@ func (s *Session[V, F]) Save() error {
 		if err := toucher.Touch(ctx, s.id, ttl); err != nil {
 			return storeErr("touch", err)
 		}
-		s.touch, s.ttl, s.extended, s.maxAge = false, ttl, true, ttl
+		s.touch, s.ttl, s.extended = false, ttl, true
 	}
 	s.sendCookie()
 	return nil
@@ -201,7 +201,7 @@ func (s *Session[V, F]) write(now time.Time) error {
 		s.raw = cur
 		ttl = max(min(rec.idleOr(s.m.cfg.IdleTimeout), time.UnixMilli(rec.deadline).Sub(now)), time.Second)
 	}
-	s.raw, s.stored, s.ttl, s.maxAge, s.extended, s.touch = data, true, ttl, ttl, true, false
+	s.raw, s.stored, s.ttl, s.extended, s.touch = data, true, ttl, true, false
 	rec.flash = nil
 	s.rec = rec
 	s.changed, s.cleared, s.idleSet, s.dirty = s.changed[:0], false, false, false
@@ -287,7 +287,10 @@ func (s *Session[V, F]) sendCookie() {
 	case s.stored && (s.id != s.client || s.resign || persistent && s.extended):
 		maxAge := time.Duration(0)
 		if persistent {
-			maxAge = s.maxAge
+			maxAge = s.ttl // what the store gives the record
+			if maxAge < 0 {
+				maxAge = s.ttlAt(s.m.now())
+			}
 		}
 		s.m.setCookie(s.req, s.m.signer.sign(s.id), maxAge)
 		s.client, s.resign, s.extended = s.id, false, false

@@ -35,8 +35,7 @@ type Session[V, F any] struct {
 	stored bool           // a record exists under id (read or written by this request)
 	raw    []byte         // the record under id as last read or written: the compare-and-set base
 	rec    record[V, F]   // header and values; rec.flash is not used (see in, out)
-	ttl    time.Duration  // the store's remaining TTL at read; -1 when unknown
-	maxAge time.Duration  // lifetime sent with a persistent cookie
+	ttl    time.Duration  // the store's remaining TTL at the last read, write or touch; -1 when unknown
 
 	in, out      []entry[F] // flash from an earlier request (visible), flash for the next
 	keepAll      bool
