@@ -63,6 +63,13 @@ func TestSignerCache(t *testing.T) {
 			t.Fatalf("verify = %q, %v", id, ok)
 		}
 	}
+	// With no keys left, only the cache can verify it.
+	pools := s.pools
+	s.pools = nil
+	if _, _, ok := s.verify([]byte(tok)); !ok {
+		t.Error("a token verified before was not found in the cache")
+	}
+	s.pools = pools
 	bad := tok[:tokenLen-1] + flip(tok[tokenLen-1:])
 	if _, _, ok := s.verify([]byte(bad)); ok {
 		t.Error("a token one character off a cached one verified")
