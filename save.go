@@ -91,11 +91,12 @@ func earlier(a, b time.Time) time.Time {
 // handler; call it yourself only to see a store error in the handler. A
 // session that is new and empty is not stored and gets no cookie.
 func (s *Session[V, F]) Save() error {
-	ctx, cancel := s.context()
-	defer cancel()
 	store := s.m.store
 	for len(s.doomed) > 0 {
-		if err := store.Delete(ctx, s.doomed[0]); err != nil {
+		ctx, cancel := s.context()
+		err := store.Delete(ctx, s.doomed[0])
+		cancel()
+		if err != nil {
 			return storeErr("delete", err)
 		}
 		s.doomed = s.doomed[1:]
@@ -116,7 +117,10 @@ func (s *Session[V, F]) Save() error {
 		}
 	case s.touch:
 		ttl := s.ttlAt(s.m.now())
-		if err := toucher.Touch(ctx, s.id, ttl); err != nil {
+		ctx, cancel := s.context()
+		err := toucher.Touch(ctx, s.id, ttl)
+		cancel()
+		if err != nil {
 			return storeErr("touch", err)
 		}
 		s.touch, s.ttl, s.extended = false, ttl, true
