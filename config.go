@@ -2,14 +2,12 @@ package session
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/fibersession/session/stores/memory"
 )
@@ -21,9 +19,10 @@ type Config[V, F any] struct {
 	// session is unavailable (Get returns ErrNoMiddleware) and nothing is saved.
 	Next func(c *fiber.Ctx) bool
 
-	// ErrorHandler answers a request whose session could not be loaded or saved
-	// because the store failed. Default: log the error and answer 500 with the
-	// plain text "Internal Server Error" (no internals).
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved: the store failed (a *StoreError), or a value did not encode (an
+	// error wrapping ErrEncode). Default: log the error and answer 500 with
+	// the plain text "Internal Server Error" (no internals).
 	ErrorHandler fiber.ErrorHandler
 
 	// Store keeps the records. Default: a new in-memory store (stores/memory).
@@ -88,12 +87,6 @@ type Config[V, F any] struct {
 	Header string
 }
 
-// Errors that NewManager returns for a bad configuration.
-var (
-	ErrShortSecret = errors.New("session: every secret must be at least 32 bytes")
-	ErrConfig      = errors.New("session: invalid configuration")
-)
-
 // withDefaults returns cfg with every unset field filled in, or an error
 // naming the first invalid setting. It is the one place defaults live.
 func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
@@ -112,7 +105,7 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 		}
 	}
 	if cfg.Store == nil {
-		cfg.Store = memory.New()
+		cfg.Store = memory.New(memory.Config{})
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = JSON{}
@@ -192,14 +185,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func sameSite(s string) fasthttp.CookieSameSite {
-	switch s {
-	case "Strict":
-		return fasthttp.CookieSameSiteStrictMode
-	case "None":
-		return fasthttp.CookieSameSiteNoneMode
-	}
-	return fasthttp.CookieSameSiteLaxMode
 }

@@ -36,7 +36,7 @@ type countingStore struct {
 var errDown = errors.New("dial tcp 10.0.0.1:6379: connection refused")
 
 func newCountingStore(t *testing.T) *countingStore {
-	st := &countingStore{Store: memory.NewWithSweep(0)}
+	st := &countingStore{Store: memory.New(memory.Config{CleanupInterval: -1})}
 	t.Cleanup(func() { st.Close() })
 	return st
 }

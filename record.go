@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -49,6 +50,21 @@ type record[V, F any] struct {
 }
 
 func (r *record[V, F]) moved() bool { return r.flags&flagMoved != 0 }
+
+// idleTimeout returns the record's idle timeout: its override, else def.
+func (r *record[V, F]) idleTimeout(def time.Duration) time.Duration {
+	if r.idle > 0 {
+		return time.Duration(r.idle) * time.Millisecond
+	}
+	return def
+}
+
+// ttl returns how long the record should live from now: the earlier of its
+// idle timeout (def without an override) and its absolute deadline. It is
+// the one place a record's time to live is computed.
+func (r *record[V, F]) ttl(now time.Time, def time.Duration) time.Duration {
+	return min(r.idleTimeout(def), time.UnixMilli(r.deadline).Sub(now))
+}
 
 // decodeRecord parses data into r, reusing the capacity of r's entry slices.
 // The entries' keys and raw bytes alias data, which must not change
@@ -125,7 +141,7 @@ func (d *decoder) bytes() []byte {
 }
 
 // encodeRecord appends r to a new buffer, encoding every entry that has no
-// raw bytes with c. Encoded entries keep their new raw bytes; with an
+// raw bytes with c (an error wraps ErrEncode). Encoded entries keep their new raw bytes; with an
 // Appender codec those are a slice of the record itself.
 func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 	n := 2 + 6*binary.MaxVarintLen64 + entriesSize(r.vals) + entriesSize(r.flash)
@@ -167,7 +183,7 @@ func appendEntries[T any](c Codec, b []byte, es []entry[T]) ([]byte, error) {
 			raw, err := marshal(c, (*buf)[:0], &e.v)
 			if err != nil {
 				scratch.Put(buf)
-				return nil, err
+				return nil, fmt.Errorf("%w: key %q: %w", ErrEncode, e.key, err)
 			}
 			b = binary.AppendUvarint(b, uint64(len(raw)))
 			b = append(b, raw...)

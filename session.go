@@ -1,22 +1,11 @@
 package session
 
 import (
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
-
-// ErrConflict is returned by Save when a compare-and-set store kept changing
-// under it for too many attempts.
-var ErrConflict = errors.New("session: too many concurrent writes to one session")
-
-// maxTries bounds the compare-and-set attempts of one save. Every failed
-// attempt means another request's save succeeded, so a save fails with
-// ErrConflict only when more than maxTries requests wrote the same session
-// while it retried.
-const maxTries = 32
 
 // Session is one request's view of a session: values of type V and flash
 // messages of type F under string keys. Get it with session.Get (Fiber) or
@@ -26,43 +15,72 @@ const maxTries = 32
 // Values are stored encoded and decoded when first read. Changing a value in
 // place (a map or pointer V) is not seen: call Set to store the change.
 type Session[V, F any] struct {
-	m      *Manager[V, F]
-	req    *fasthttp.RequestCtx
-	ctx    requestContext // the context of store calls
-	id     string         // "" until one is needed
-	client string         // the id the request's cookie or header named
-	isNew  bool           // began without a record (fresh, or after Destroy)
-	stored bool           // a record exists under id (read or written by this request)
-	raw    []byte         // the record under id as last read or written: the compare-and-set base
-	rec    record[V, F]   // header and values; rec.flash is not used (see in, out)
-	ttl    time.Duration  // the store's remaining TTL at the last read, write or touch; -1 when unknown
+	m   *Manager[V, F]
+	req *fasthttp.RequestCtx
+	be  *backend // the manager's store, or the one bound to this request
 
-	in, out      []entry[F] // flash from an earlier request (visible), flash for the next
-	keepAll      bool
-	kept         []string
-	flashWritten bool // a save has written the flash; later only new calls count
-	flashDirty   bool // Flash or KeepFlash since that save
+	// What the request brought and did, kept for its whole life.
+	client    string      // the id the request's cookie or header named
+	resign    bool        // that cookie was signed with an older key
+	destroyed bool        // Destroy was called
+	doomed    []string    // ids to delete at the next save
+	idBuf     [idLen]byte // client's bytes; never changed
 
-	changed []string    // keys set or unset since the last save
-	changes [4]string   // changed's first backing array
-	first   [2]entry[V] // rec.vals's first backing array
-	idBuf   [idLen]byte // the id read from the request; never changed, s.id may alias it
-
-	cleared  bool // Clear since the last save
-	idleSet  bool // SetIdleTimeout since the last save
-	dirty    bool // values, expiry or id changed since the last save
-	touch    bool // the idle expiry is due to be extended
-	extended bool // written or touched: a persistent cookie needs a new Max-Age
-	resign   bool // the cookie was signed with an older key
-
-	oldID     string // the stored id RegenerateID moved away from
-	oldRaw    []byte
-	deleteOld bool
-
-	destroyed bool
-	doomed    []string // ids to delete at the next save
-	readOnly  bool     // a rotated-away grace copy: readable, never written
+	state[V, F] // the session itself: reset returns it to the zero value
 }
+
+// state is a session's record and this request's unsaved changes to it. The
+// zero value is a new, empty session.
+type state[V, F any] struct {
+	id     string       // "" until one is needed
+	loaded bool         // began from a stored record (not fresh, not after Destroy)
+	stored bool         // a record exists under id (read or written by this request)
+	dirty  bool         // values, expiry or id changed since the last save
+	raw    []byte       // the record under id as last read or written: the compare-and-set base
+	rec    record[V, F] // header and values; rec.flash is unused (see flash)
+
+	vals  changes
+	flash flashes[F]
+	rot   rotation
+	exp   expiry
+
+	first [2]entry[V] // rec.vals's first backing array
+}
+
+// changes are the values set, unset or cleared since the last save.
+type changes struct {
+	keys    []string  // set or unset
+	cleared bool      // Clear
+	buf     [4]string // keys's first backing array
+}
+
+// flashes are the flash messages of this request and the next.
+type flashes[F any] struct {
+	in, out []entry[F] // from an earlier request (visible), for the next
+	keepAll bool       // KeepFlash()
+	kept    []string   // KeepFlash(keys...)
+	written bool       // a save has written the flash; later only new calls count
+	dirty   bool       // Flash or KeepFlash since that save
+}
+
+// rotation is a pending move of the record to a new id.
+type rotation struct {
+	oldID     string // the stored id RegenerateID moved away from
+	oldRaw    []byte // its record, for the read-only grace copy
+	deleteOld bool   // delete oldID instead of keeping a grace copy
+	readOnly  bool   // this record is a grace copy: readable, never written
+}
+
+// expiry is what the request knows and wants of the record's time to live.
+type expiry struct {
+	ttl      time.Duration // the store's remaining TTL at the last read, write or touch; 0 when unknown
+	touch    bool          // the idle expiry is due to be extended
+	extended bool          // written or touched: a persistent cookie needs a new Max-Age
+	idleSet  bool          // SetIdleTimeout since the last save
+}
+
+// reset forgets the data and every unsaved change: the session is new.
+func (s *Session[V, F]) reset() { s.state = state[V, F]{} }
 
 // ID returns the session id, choosing a new random one if the session has
 // none yet. After RegenerateID it is the new id.
@@ -117,17 +135,17 @@ func (s *Session[V, F]) Unset(key string) {
 // Clear removes every value. Flash messages are not values and stay.
 func (s *Session[V, F]) Clear() {
 	s.rec.vals = nil
-	s.changed = s.changed[:0]
-	s.cleared = true
+	s.vals.keys = s.vals.keys[:0]
+	s.vals.cleared = true
 	s.dirty = true
 }
 
 func (s *Session[V, F]) change(key string) {
-	if s.changed == nil {
-		s.changed = s.changes[:0]
+	if s.vals.keys == nil {
+		s.vals.keys = s.vals.buf[:0]
 	}
-	if !slices.Contains(s.changed, key) {
-		s.changed = append(s.changed, key)
+	if !slices.Contains(s.vals.keys, key) {
+		s.vals.keys = append(s.vals.keys, key)
 	}
 	s.dirty = true
 }
@@ -135,7 +153,7 @@ func (s *Session[V, F]) change(key string) {
 // Dirty reports whether saving would write anything: changed values, flash
 // queued or consumed, a new id, a changed expiry, or a destroyed record.
 func (s *Session[V, F]) Dirty() bool {
-	return s.dirty || s.flashChanged() || len(s.doomed) > 0 || s.oldID != ""
+	return s.dirty || s.flashChanged() || len(s.doomed) > 0 || s.rot.oldID != ""
 }
 
 // Destroy ends the session: at save its record is deleted (and that of an id
@@ -147,25 +165,15 @@ func (s *Session[V, F]) Destroy() {
 	if s.stored {
 		s.doomed = append(s.doomed, s.id)
 	}
-	if s.oldID != "" {
-		s.doomed = append(s.doomed, s.oldID)
+	if s.rot.oldID != "" {
+		s.doomed = append(s.doomed, s.rot.oldID)
 	}
 	s.reset()
-	s.id = ""
 	s.destroyed = true
 }
 
 // Destroyed reports whether Destroy was called during this request.
 func (s *Session[V, F]) Destroyed() bool { return s.destroyed }
-
-// reset forgets the data and every unsaved change, and makes the session new.
-func (s *Session[V, F]) reset() {
-	*s = Session[V, F]{
-		m: s.m, req: s.req, ctx: s.ctx, id: s.id, client: s.client, isNew: true, ttl: -1,
-		resign: s.resign, destroyed: s.destroyed, doomed: s.doomed,
-		idBuf: s.idBuf, // kept: id, client and doomed may alias it
-	}
-}
 
 // RegenerateID moves the session's data to a new random id and starts a new
 // absolute lifetime. Call it after every privilege change (login, logout,
@@ -174,11 +182,12 @@ func (s *Session[V, F]) reset() {
 // already in flight with the old cookie still see their session. Either way
 // the old id is never written again.
 func (s *Session[V, F]) RegenerateID(deleteOld bool) {
-	if s.stored && s.oldID == "" {
-		s.oldID, s.oldRaw = s.id, s.raw
+	if s.stored && s.rot.oldID == "" {
+		s.rot.oldID, s.rot.oldRaw = s.id, s.raw
 	}
-	s.deleteOld = s.deleteOld || deleteOld
-	s.id, s.stored, s.raw, s.readOnly = newID(), false, nil, false
+	s.rot.deleteOld = s.rot.deleteOld || deleteOld
+	s.rot.readOnly = false
+	s.id, s.stored, s.raw = newID(), false, nil
 	now := s.m.now()
 	s.rec.created = ms(now)
 	s.rec.deadline = ms(now.Add(s.m.cfg.AbsoluteTimeout))
@@ -188,8 +197,8 @@ func (s *Session[V, F]) RegenerateID(deleteOld bool) {
 // DeleteID returns the id that the next save deletes because of
 // RegenerateID(true), or "" when there is none.
 func (s *Session[V, F]) DeleteID() string {
-	if s.deleteOld {
-		return s.oldID
+	if s.rot.deleteOld {
+		return s.rot.oldID
 	}
 	return ""
 }
@@ -203,23 +212,15 @@ func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
 	if d > 0 {
 		s.rec.idle = max(d.Milliseconds(), 1)
 	}
-	s.idleSet = true
+	s.exp.idleSet = true
 	s.dirty = true
 }
 
 // idle returns the session's idle timeout.
-func (s *Session[V, F]) idle() time.Duration {
-	if s.rec.idle > 0 {
-		return time.Duration(s.rec.idle) * time.Millisecond
-	}
-	return s.m.cfg.IdleTimeout
-}
+func (s *Session[V, F]) idle() time.Duration { return s.rec.idleTimeout(s.m.cfg.IdleTimeout) }
 
-// ttlAt returns how long the record should live from now: the earlier of the
-// idle and the absolute limit.
-func (s *Session[V, F]) ttlAt(now time.Time) time.Duration {
-	return min(s.idle(), time.UnixMilli(s.rec.deadline).Sub(now))
-}
+// ttlAt returns how long the record should live from now.
+func (s *Session[V, F]) ttlAt(now time.Time) time.Duration { return s.rec.ttl(now, s.m.cfg.IdleTimeout) }
 
 // decodeEntry returns the value under key in es, decoding it on first use. A
 // value that does not decode is reported absent and logged.

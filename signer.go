@@ -64,7 +64,8 @@ func newSigner(name string, keys [][]byte) *signer {
 	return s
 }
 
-// sig writes the base64url signature of id under key i into m.out.
+// sig writes the base64url signature of id into m.out, with the key of
+// m's pool, and returns it.
 func (s *signer) sig(m *mac, id []byte) []byte {
 	m.h.Reset()
 	m.h.Write(s.prefix)

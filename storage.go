@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/fibersession/session/internal/ttl"
 )
 
 // FromStorage adapts a fiber.Storage (Fiber's own in-memory storage or any
@@ -37,11 +39,11 @@ func (a *storage) Get(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
-func (a *storage) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
+func (a *storage) Set(ctx context.Context, id string, data []byte, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.s.Set(id, data, (ttl + time.Second - 1).Truncate(time.Second))
+	return a.s.Set(id, data, ttl.Round(d, time.Second))
 }
 
 func (a *storage) Delete(ctx context.Context, id string) error {

@@ -4,13 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/fibersession/session/internal/errs"
+	"github.com/valyala/fasthttp"
 )
-
-// ErrNotFound is what a Store's Get returns when a record is absent or has
-// expired. Stores must return it (or an error wrapping it) and nothing else for
-// a missing record: any other error is treated as the store being unavailable.
-var ErrNotFound = errs.ErrNotFound
 
 // Store keeps encoded session records under their ids.
 //
@@ -19,8 +14,13 @@ var ErrNotFound = errs.ErrNotFound
 // session reads keys and values from it for the rest of the request without
 // copying, and never writes to it. A store may return its own immutable copy.
 // An id may share memory with the request's session: a store that keeps an
-// id beyond the call (as a map key, say) keeps a copy. Every method must be safe for concurrent use
-// and honour ctx's cancellation and deadline where it does I/O.
+// id beyond the call (as a map key, say) keeps a copy. Every method must be
+// safe for concurrent use and honour ctx's cancellation and deadline where it
+// does I/O.
+//
+// A store may implement the optional capabilities below, which the Manager
+// finds by type assertion once, when it is built, and io.Closer, which
+// Manager.Close calls.
 type Store interface {
 	// Get returns the record stored under id, or ErrNotFound.
 	Get(ctx context.Context, id string) ([]byte, error)
@@ -55,8 +55,52 @@ type CompareAndSetter interface {
 	CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error)
 }
 
-// Closer is implemented by stores that hold resources (connections, background
-// sweepers). Manager.Close calls it.
-type Closer interface {
-	Close() error
+// Binder is implemented by stores that keep a session's record in the
+// request and its response rather than behind the id on a server, such as
+// the encrypted cookie store (stores/cookiestore). Such a store serves one
+// request at a time, so the middleware binds it to each request that loads
+// a session, before the first store call, and makes every call of that
+// request through the Store that Bind returns (whose optional capabilities
+// are found like the store's own).
+//
+// cookie carries the attributes of the middleware's own cookie (Path, Domain,
+// Secure, HttpOnly, SameSite), so that a cookie the store sets travels with
+// it; the store copies what it needs and keeps no reference to cookie.
+//
+// The middleware takes care of what such a store cannot do: after
+// RegenerateID it neither writes a read-only copy of the old id nor deletes
+// it (the response holds one record, the new one), and it marks every
+// response in which it wrote through the bound store with "Vary: Cookie" and
+// `Cache-Control: no-cache="Set-Cookie"`.
+type Binder interface {
+	Bind(req *fasthttp.RequestCtx, cookie *fasthttp.Cookie) Store
 }
+
+// backend is a Store with its optional capabilities, found once.
+type backend struct {
+	Store
+	ttl   TTLGetter        // nil when the store has none
+	touch Toucher          // nil when the store has none
+	cas   CompareAndSetter // nil when the store has none
+	bound bool             // the store Bind returned for one request
+}
+
+func newBackend(st Store, bound bool) *backend {
+	b := &backend{Store: st, bound: bound}
+	b.ttl, _ = st.(TTLGetter)
+	b.touch, _ = st.(Toucher)
+	b.cas, _ = st.(CompareAndSetter)
+	return b
+}
+
+// context returns the context of one store call: a background context
+// (fasthttp does not cancel a request's context), bounded by
+// Config.StoreTimeout when that is set.
+func (s *Session[V, F]) context() (context.Context, context.CancelFunc) {
+	if d := s.m.cfg.StoreTimeout; d > 0 {
+		return context.WithTimeout(context.Background(), d)
+	}
+	return context.Background(), noop
+}
+
+func noop() {}

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fibersession/session/bench"
+	"github.com/fibersession/session/internal/bench"
 )
 
 type result struct{ ns, bytes, allocs float64 }

@@ -1,10 +1,11 @@
-// Package sweep runs a store's removal of expired records in the background.
+// Package sweep runs a store's deletion of expired records in the background.
 // The stores of this repository share it (the internal rule allows every
 // package under github.com/fibersession/session, in any of its modules).
 package sweep
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -16,20 +17,26 @@ type Loop struct {
 	once sync.Once
 }
 
-// Start calls fn every interval in a goroutine of its own, with a context
-// that Stop cancels. An interval of zero or less starts nothing.
-func Start(interval time.Duration, fn func(ctx context.Context)) *Loop {
+// Start calls deleteExpired every interval in a goroutine of its own, with a
+// context that Stop cancels. An error it returns, unless Stop caused it, is
+// logged as a warning to log (when not nil) under the store's name. An
+// interval of zero or less starts nothing.
+func Start(interval time.Duration, deleteExpired func(context.Context) (int64, error), log *slog.Logger, name string) *Loop {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Loop{stop: cancel, done: make(chan struct{})}
 	if interval <= 0 {
 		close(l.done)
 		return l
 	}
-	go l.run(ctx, interval, fn)
+	go l.run(ctx, interval, func() {
+		if _, err := deleteExpired(ctx); err != nil && ctx.Err() == nil && log != nil {
+			log.Warn(name+": deleting expired sessions failed; the next run tries again", "err", err)
+		}
+	})
 	return l
 }
 
-func (l *Loop) run(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+func (l *Loop) run(ctx context.Context, interval time.Duration, fn func()) {
 	defer close(l.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -38,7 +45,7 @@ func (l *Loop) run(ctx context.Context, interval time.Duration, fn func(context.
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fn(ctx)
+			fn()
 		}
 	}
 }

@@ -1,10 +1,13 @@
 // Package memory is the in-process session store, the default of the session
 // middleware. Records live in a sharded map; expired ones are invisible at
-// once and removed by a background sweeper that Close stops.
+// once and deleted by a background cleanup that Close stops.
+//
+//	store := memory.New(memory.Config{})
+//	defer store.Close()
 //
 // It implements session.Store with every optional capability: Touch, GetTTL,
-// CompareAndSet and Close. Records are not shared between processes and do
-// not survive a restart; use a networked store for that.
+// CompareAndSet, and io.Closer. Records are not shared between processes and
+// do not survive a restart; use a networked store for that.
 package memory
 
 import (
@@ -21,11 +24,20 @@ import (
 
 const shardCount = 64
 
+// Config holds the store's options. The zero value is ready to use.
+type Config struct {
+	// CleanupInterval is how often expired records are deleted in the
+	// background. Default (zero): one minute. A negative value runs no
+	// background cleanup: expired records are still never returned, and are
+	// deleted when written over or by DeleteExpired.
+	CleanupInterval time.Duration
+}
+
 // Store is a sharded in-memory store. The zero value is not usable; call New.
 type Store struct {
 	seed    maphash.Seed
 	shards  [shardCount]shard
-	sweeper *sweep.Loop
+	cleanup *sweep.Loop
 }
 
 type shard struct {
@@ -38,18 +50,17 @@ type item struct {
 	expires int64 // unix nanoseconds
 }
 
-// New returns a store whose sweeper removes expired records every minute.
-func New() *Store { return NewWithSweep(time.Minute) }
-
-// NewWithSweep returns a store whose sweeper runs every interval. An interval
-// of zero or less runs no sweeper: expired records are then invisible but only
-// removed when they are written over or by a call to Sweep.
-func NewWithSweep(interval time.Duration) *Store {
+// New returns an empty store and starts its background cleanup. It has no
+// client and nothing that can fail, so it returns no error.
+func New(cfg Config) *Store {
+	if cfg.CleanupInterval == 0 {
+		cfg.CleanupInterval = time.Minute
+	}
 	s := &Store{seed: maphash.MakeSeed()}
 	for i := range s.shards {
 		s.shards[i].items = make(map[string]item)
 	}
-	s.sweeper = sweep.Start(interval, func(context.Context) { s.Sweep() })
+	s.cleanup = sweep.Start(cfg.CleanupInterval, s.DeleteExpired, nil, "memory")
 	return s
 }
 
@@ -157,24 +168,32 @@ func (s *Store) Len() int {
 	return n
 }
 
-// Sweep removes every expired record now.
-func (s *Store) Sweep() {
+// DeleteExpired deletes every expired record now and reports how many, a
+// shard at a time. The background cleanup calls it every
+// Config.CleanupInterval. It stops early, with ctx's error, when ctx ends.
+func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
+	var n int64
 	for i := range s.shards {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
 		sh := &s.shards[i]
 		now := time.Now().UnixNano()
 		sh.mu.Lock()
 		for id, it := range sh.items {
 			if it.expires <= now {
 				delete(sh.items, id)
+				n++
 			}
 		}
 		sh.mu.Unlock()
 	}
+	return n, nil
 }
 
-// Close stops the sweeper and waits for it to exit. The store stays usable;
-// Close may be called more than once.
+// Close stops the background cleanup and waits for it to exit. The store
+// stays usable; Close may be called more than once.
 func (s *Store) Close() error {
-	s.sweeper.Stop()
+	s.cleanup.Stop()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -13,13 +14,13 @@ import (
 	"github.com/fibersession/session/stores/storetest"
 )
 
-var (
-	_ session.Store            = (*memory.Store)(nil)
-	_ session.Toucher          = (*memory.Store)(nil)
-	_ session.TTLGetter        = (*memory.Store)(nil)
-	_ session.CompareAndSetter = (*memory.Store)(nil)
-	_ session.Closer           = (*memory.Store)(nil)
-)
+// The memory store has every optional capability.
+var _ interface {
+	session.TTLGetter
+	session.Toucher
+	session.CompareAndSetter
+	io.Closer
+} = (*memory.Store)(nil)
 
 // closed returns st after registering its Close with t.
 func closed(t *testing.T, st *memory.Store) *memory.Store {
@@ -28,24 +29,28 @@ func closed(t *testing.T, st *memory.Store) *memory.Store {
 }
 
 func TestMemoryStoreConformance(t *testing.T) {
-	t.Run("New", func(t *testing.T) {
+	t.Run("Default", func(t *testing.T) {
 		t.Parallel()
-		storetest.Run(t, func(t *testing.T) session.Store { return closed(t, memory.New()) })
+		storetest.Run(t, func(t *testing.T) session.Store { return closed(t, memory.New(memory.Config{})) })
 	})
-	t.Run("NewWithSweep", func(t *testing.T) {
+	t.Run("FastCleanup", func(t *testing.T) {
 		t.Parallel()
-		// A sweeper that runs while the expiry subtests wait.
-		storetest.Run(t, func(t *testing.T) session.Store { return closed(t, memory.NewWithSweep(10*time.Millisecond)) })
+		// A cleanup that runs while the expiry subtests wait.
+		storetest.Run(t, func(t *testing.T) session.Store {
+			return closed(t, memory.New(memory.Config{CleanupInterval: 10 * time.Millisecond}))
+		})
 	})
-	t.Run("NoSweeper", func(t *testing.T) {
+	t.Run("NoCleanup", func(t *testing.T) {
 		t.Parallel()
-		storetest.Run(t, func(t *testing.T) session.Store { return closed(t, memory.NewWithSweep(0)) })
+		storetest.Run(t, func(t *testing.T) session.Store {
+			return closed(t, memory.New(memory.Config{CleanupInterval: -1}))
+		})
 	})
 	t.Run("Shared", func(t *testing.T) {
 		t.Parallel()
 		// One store for every subtest: ids are random, so it must pass too
 		// (the Close subtest leaves the memory store usable).
-		st := closed(t, memory.New())
+		st := closed(t, memory.New(memory.Config{}))
 		storetest.Run(t, func(*testing.T) session.Store { return st })
 	})
 }
@@ -53,114 +58,27 @@ func TestMemoryStoreConformance(t *testing.T) {
 // TestMemoryStoreMiddleware runs the middleware-level checks over the memory
 // store; its instances share one store, as apps in one process can.
 func TestMemoryStoreMiddleware(t *testing.T) {
-	storetest.RunMiddleware(t, func(t *testing.T) session.Store { return closed(t, memory.New()) })
-	st := closed(t, memory.New())
+	storetest.RunMiddleware(t, func(t *testing.T) session.Store { return closed(t, memory.New(memory.Config{})) })
+	st := closed(t, memory.New(memory.Config{}))
 	t.Run("SeveralInstances", func(t *testing.T) {
 		storetest.RunSeveralInstances(t, func(*testing.T) session.Store { return st })
 	})
 }
 
-// waitExpired polls until id reads as ErrNotFound, failing t after a deadline.
-func waitExpired(t *testing.T, st *memory.Store, id string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := st.Get(context.Background(), id)
-		if errors.Is(err, session.ErrNotFound) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("Get(%s): %v", id, err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("record %s did not expire", id)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func TestMemorySweepRemovesExpired(t *testing.T) {
-	ctx := context.Background()
-	st := closed(t, memory.NewWithSweep(0)) // no background sweeper: only Sweep removes
-	if err := st.Set(ctx, "short", []byte("s"), 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Set(ctx, "long", []byte("l"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if n := st.Len(); n != 2 {
-		t.Fatalf("Len = %d, want 2", n)
-	}
-	st.Sweep() // nothing has expired yet
-	if n := st.Len(); n != 2 {
-		t.Fatalf("Len after an early Sweep = %d, want 2", n)
-	}
-
-	waitExpired(t, st, "short")
-	// An expired record is invisible at once but still held until swept.
-	if n := st.Len(); n != 2 {
-		t.Fatalf("Len of an expired but unswept store = %d, want 2", n)
-	}
-	st.Sweep()
-	if n := st.Len(); n != 1 {
-		t.Fatalf("Len after Sweep = %d, want 1", n)
-	}
-	if got, err := st.Get(ctx, "long"); err != nil || string(got) != "l" {
-		t.Fatalf("Get(long) after Sweep = %q, %v", got, err)
-	}
-}
-
-func TestMemorySweeperRemovesExpired(t *testing.T) {
-	ctx := context.Background()
-	st := closed(t, memory.NewWithSweep(5*time.Millisecond))
-	for i := range 100 {
-		if err := st.Set(ctx, fmt.Sprint("short", i), []byte("s"), 10*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Set(ctx, "long", []byte("l"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Len() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("background sweeper left %d records, want 1", st.Len())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got, err := st.Get(ctx, "long"); err != nil || string(got) != "l" {
-		t.Fatalf("Get(long) = %q, %v", got, err)
-	}
-}
-
-func TestMemoryCloseStopsSweeper(t *testing.T) {
-	ctx := context.Background()
-	const interval = 5 * time.Millisecond
-	st := memory.NewWithSweep(interval)
-	if err := st.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := st.Set(ctx, "id", []byte("v"), time.Millisecond); err != nil {
-		t.Fatalf("Set after Close: %v", err)
-	}
-	waitExpired(t, st, "id")
-	// Proving a negative: give a sweeper that was still running many
-	// intervals to remove the expired record.
-	time.Sleep(40 * interval)
-	if n := st.Len(); n != 1 {
-		t.Fatalf("Len = %d after Close: the sweeper still runs", n)
-	}
-	st.Sweep() // a manual Sweep still works
-	if n := st.Len(); n != 0 {
-		t.Fatalf("Len after Sweep = %d, want 0", n)
-	}
+// TestMemoryCleanup checks DeleteExpired and the background cleanup; Len
+// counts the records held, expired ones not yet deleted included.
+func TestMemoryCleanup(t *testing.T) {
+	storetest.RunCleanup(t, func(t *testing.T, interval time.Duration) (session.Store, func() int) {
+		st := closed(t, memory.New(memory.Config{CleanupInterval: interval}))
+		return st, st.Len
+	})
 }
 
 func TestMemoryCloseIdempotentAndUsable(t *testing.T) {
 	ctx := context.Background()
-	for _, interval := range []time.Duration{time.Minute, time.Millisecond, 0} {
-		t.Run(fmt.Sprint("sweep=", interval), func(t *testing.T) {
-			st := memory.NewWithSweep(interval)
+	for _, interval := range []time.Duration{time.Minute, time.Millisecond, -1} {
+		t.Run(fmt.Sprint("cleanup=", interval), func(t *testing.T) {
+			st := memory.New(memory.Config{CleanupInterval: interval})
 			var wg sync.WaitGroup
 			for range 8 { // concurrent Closes neither panic nor block
 				wg.Go(func() {
@@ -196,11 +114,11 @@ func TestMemoryCloseIdempotentAndUsable(t *testing.T) {
 	}
 }
 
-// TestMemoryConcurrentWithSweep mixes every method with the background
-// sweeper, manual sweeps, Len and Close; run it with -race.
-func TestMemoryConcurrentWithSweep(t *testing.T) {
+// TestMemoryConcurrentWithCleanup mixes every method with the background
+// cleanup, DeleteExpired, Len and Close; run it with -race.
+func TestMemoryConcurrentWithCleanup(t *testing.T) {
 	ctx := context.Background()
-	st := closed(t, memory.NewWithSweep(time.Millisecond))
+	st := closed(t, memory.New(memory.Config{CleanupInterval: time.Millisecond}))
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
@@ -233,7 +151,9 @@ func TestMemoryConcurrentWithSweep(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range 50 {
-			st.Sweep()
+			if _, err := st.DeleteExpired(ctx); err != nil {
+				t.Errorf("DeleteExpired: %v", err)
+			}
 			_ = st.Len()
 		}
 	})

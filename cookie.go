@@ -1,0 +1,122 @@
+package session
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fibersession/session/internal/ttl"
+)
+
+// token returns the verified id the request carries: from Config.Header when
+// the request has it, else from the cookie. With several cookies of the
+// session's name, they must not name different sessions.
+func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok bool) {
+	if m.cfg.Header != "" {
+		if v := ctx.Request.Header.Peek(m.cfg.Header); len(v) > 0 {
+			return m.signer.verify(v)
+		}
+	}
+	for k, v := range ctx.Request.Header.Cookies() {
+		if string(k) != m.cfg.CookieName {
+			continue
+		}
+		vid, vkey, vok := m.signer.verify(v)
+		if !vok {
+			continue
+		}
+		if ok && string(vid) != string(id) {
+			m.log.Debug("session: several valid cookies name different sessions; starting fresh")
+			return nil, 0, false
+		}
+		id, key, ok = vid, vkey, true
+	}
+	return id, key, ok
+}
+
+// sendCookie sets the cookie when the client's differs from the session's:
+// a new id, a re-signed value, a new Max-Age, or a destroyed session.
+func (s *Session[V, F]) sendCookie() {
+	persistent := s.m.cfg.CookiePersistent || s.rec.idle > 0
+	switch {
+	case s.stored && (s.id != s.client || s.resign || persistent && s.exp.extended):
+		maxAge := time.Duration(0)
+		if persistent {
+			maxAge = s.exp.ttl // what the store gives the record
+			if maxAge <= 0 {
+				maxAge = s.ttlAt(s.m.now())
+			}
+		}
+		s.m.setCookie(s.req, s.m.signer.sign(s.id), maxAge)
+		s.client, s.resign, s.exp.extended = s.id, false, false
+	case s.destroyed && s.client != "" && !s.stored:
+		s.m.setCookie(s.req, "", 0)
+		s.client = ""
+	}
+}
+
+// setCookie sends token (or, when token is "", an expired cookie) with
+// maxAge (0: a browser-session cookie), and the headers that keep shared
+// caches from storing it.
+func (m *Manager[V, F]) setCookie(ctx *fasthttp.RequestCtx, token string, maxAge time.Duration) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.CopyTo(m.cookie)
+	c.SetValue(token)
+	switch {
+	case token == "":
+		c.SetExpire(fasthttp.CookieExpireDelete)
+	case maxAge > 0:
+		c.SetMaxAge(int(ttl.Round(maxAge, time.Second) / time.Second))
+	}
+	h := &ctx.Response.Header
+	h.SetCookie(c)
+	if m.cfg.Header != "" {
+		h.Set(m.cfg.Header, token)
+	}
+	vary(h)
+}
+
+// newCookie returns the session cookie's name and attributes.
+func newCookie[V, F any](cfg Config[V, F]) *fasthttp.Cookie {
+	c := new(fasthttp.Cookie)
+	c.SetKey(cfg.CookieName)
+	c.SetPath(cfg.CookiePath)
+	c.SetDomain(cfg.CookieDomain)
+	c.SetHTTPOnly(!cfg.CookieScriptable)
+	c.SetSecure(!cfg.CookieInsecure)
+	switch cfg.CookieSameSite {
+	case "Strict":
+		c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	case "None":
+		c.SetSameSite(fasthttp.CookieSameSiteNoneMode)
+	default:
+		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	}
+	return c
+}
+
+// vary adds "Vary: Cookie" and `Cache-Control: no-cache="Set-Cookie"` to a
+// response that sets a cookie, keeping what the headers already say.
+func vary(h *fasthttp.ResponseHeader) {
+	if !hasToken(h.Peek(fasthttp.HeaderVary), "Cookie") {
+		h.Add(fasthttp.HeaderVary, "Cookie")
+	}
+	const nc = `no-cache="Set-Cookie"`
+	if cc := h.Peek(fasthttp.HeaderCacheControl); len(cc) == 0 {
+		h.Set(fasthttp.HeaderCacheControl, nc)
+	} else if !hasToken(cc, nc) {
+		h.Set(fasthttp.HeaderCacheControl, string(cc)+", "+nc)
+	}
+}
+
+// hasToken reports whether the comma-separated list has tok (ASCII case-insensitive).
+func hasToken(list []byte, tok string) bool {
+	for item := range bytes.SplitSeq(list, []byte{','}) {
+		if bytes.EqualFold(bytes.TrimSpace(item), []byte(tok)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,59 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fibersession/session/internal/errs"
+)
+
+// Errors of the session package. Every error the package returns is one of
+// these, wraps one of them, or is a *StoreError.
+var (
+	// ErrNotFound is what a Store's Get returns when a record is absent or
+	// has expired. Stores must return it (or an error wrapping it) and
+	// nothing else for a missing record: any other error means the store is
+	// unavailable.
+	ErrNotFound = errNotFound() // "session: record not found"
+
+	// ErrNoMiddleware is returned by Get when the request did not pass
+	// through the session middleware of the requested types (not installed,
+	// skipped by Config.Next, or installed with other type arguments).
+	ErrNoMiddleware = errors.New("session: no session middleware with these types on this request")
+
+	// ErrConfig is wrapped by every error NewManager returns for a bad
+	// configuration.
+	ErrConfig = errors.New("session: invalid configuration")
+
+	// ErrShortSecret is the configuration error for a secret shorter than 32
+	// bytes. It wraps ErrConfig.
+	ErrShortSecret = fmt.Errorf("%w: every secret must be at least 32 bytes", ErrConfig)
+
+	// ErrConflict is the error of a *StoreError from Save when a
+	// compare-and-set store kept changing under it for too many attempts.
+	ErrConflict = errors.New("session: too many concurrent writes to one session")
+
+	// ErrEncode is wrapped by the error of a Save that could not encode a
+	// value or flash message with the Codec; nothing is stored then.
+	ErrEncode = errors.New("session: a value does not encode")
+)
+
+// errNotFound returns the sentinel that the stores inside this module
+// (stores/memory, which this package imports for its default store) also
+// return. It lives in an internal package so that both can reach it; io/fs
+// declares its ErrNotExist the same way.
+func errNotFound() error { return errs.ErrNotFound }
+
+// StoreError is the error of a Store call that failed: Get and Save return
+// it, and the middleware answers it with Config.ErrorHandler.
+type StoreError struct {
+	Op  string // "get", "set", "delete" or "touch"
+	Err error
+}
+
+func (e *StoreError) Error() string { return "session: store " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the store's error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+func storeErr(op string, err error) error { return &StoreError{Op: op, Err: err} }

@@ -1,0 +1,104 @@
+package session
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// load returns the request's session, reading it on the first call: the id
+// the request carries is verified (cookie.go), then its record read.
+func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
+	if s, ok := ctx.UserValue(m).(*Session[V, F]); ok {
+		return s, nil
+	}
+	s := &Session[V, F]{m: m, req: ctx, be: m.be}
+	if m.binder != nil {
+		s.be = newBackend(m.binder.Bind(ctx, m.cookie), true)
+	}
+	s.rec.vals = s.first[:0]
+	if id, key, ok := m.token(ctx); ok {
+		copy(s.idBuf[:], id)
+		s.client = unsafe.String(&s.idBuf[0], idLen)
+		s.resign = key > 0
+		if err := s.read(s.client); err != nil {
+			return nil, err
+		}
+	}
+	ctx.SetUserValue(m, s)
+	return s, nil
+}
+
+// Reload discards this request's unsaved changes and reads the session again
+// from the store. If the record is gone, the session starts fresh.
+func (s *Session[V, F]) Reload() error {
+	id := s.id
+	if !s.stored {
+		id = s.rot.oldID
+	}
+	s.reset()
+	if id == "" {
+		return nil
+	}
+	return s.read(id)
+}
+
+// read loads the record under id. A missing, expired or undecodable record
+// leaves the session fresh; only a store failure is an error.
+func (s *Session[V, F]) read(id string) error {
+	ctx, cancel := s.context()
+	defer cancel()
+	var data []byte
+	var ttl time.Duration // <= 0: unknown
+	var err error
+	if s.be.ttl != nil {
+		data, ttl, err = s.be.ttl.GetTTL(ctx, id)
+	} else {
+		data, err = s.be.Get(ctx, id)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.m.log.Debug("session: no record for the id; starting a fresh session")
+		return nil
+	case err != nil:
+		return storeErr("get", err)
+	}
+	rec := record[V, F]{vals: s.rec.vals}
+	if err := decodeRecord(data, &rec); err != nil {
+		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
+		return nil
+	}
+	// A store that reports the TTL holds no record past its absolute deadline
+	// (every write and touch sets TTL <= deadline - now), and its TTL lags
+	// the idle timeout by less than a touch interval on most requests: then
+	// the clock is not needed.
+	touch := false
+	if ttl <= 0 || rec.idleTimeout(s.m.cfg.IdleTimeout)-ttl >= s.m.cfg.TouchInterval {
+		now := s.m.now()
+		if rec.deadline <= ms(now) {
+			s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")
+			return nil
+		}
+		touch = s.touchDue(&rec, ttl, now)
+	}
+	s.id, s.loaded, s.stored, s.raw = id, true, true, data
+	s.rec, s.flash.in, s.rec.flash = rec, rec.flash, nil
+	s.exp = expiry{ttl: max(ttl, 0), touch: touch}
+	s.rot.readOnly = rec.moved()
+	return nil
+}
+
+// touchDue reports whether the store's expiry of rec lags the wanted one by
+// at least the touch interval. Without a TTL from the store, the time of the
+// record's last write stands in for it.
+func (s *Session[V, F]) touchDue(rec *record[V, F], storeTTL time.Duration, now time.Time) bool {
+	def := s.m.cfg.IdleTimeout
+	have := storeTTL
+	if have <= 0 {
+		have = time.UnixMilli(rec.written).Add(rec.idleTimeout(def)).Sub(now)
+	}
+	have = min(have, time.UnixMilli(rec.deadline).Sub(now))
+	return rec.ttl(now, def)-have >= s.m.cfg.TouchInterval
+}

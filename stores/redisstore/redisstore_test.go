@@ -1,0 +1,240 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fibersession/session"
+	"github.com/fibersession/session/stores/redisstore"
+	"github.com/fibersession/session/stores/storetest"
+)
+
+// redisAddr is the Redis the tests use: SESSION_REDIS_ADDR or loopback.
+var redisAddr = storetest.Addr("SESSION_REDIS_ADDR", "127.0.0.1:6379")
+
+// newClient returns a client of the test Redis, closed when the test ends,
+// or skips (fails with SESSION_REQUIRE_SERVERS=1) when Redis is unreachable.
+func newClient(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	ping(t, c)
+	return c
+}
+
+func ping(t testing.TB, c redis.UniversalClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		storetest.Unavailable(t, "Redis at "+redisAddr, err)
+	}
+}
+
+// testPrefix returns a key prefix of its own for one test, and deletes every
+// key under it when the test ends, so test binaries sharing the server do
+// not see one another's records.
+func testPrefix(t testing.TB, c redis.UniversalClient) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	prefix := "sessiontest:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() { deletePrefix(t, c, prefix) })
+	return prefix
+}
+
+func deletePrefix(t testing.TB, c redis.UniversalClient, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	flush := func() {
+		if len(keys) > 0 {
+			if err := c.Del(ctx, keys...).Err(); err != nil {
+				t.Errorf("cleanup of %s*: %v", prefix, err)
+			}
+			keys = keys[:0]
+		}
+	}
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 500 {
+			flush()
+		}
+	}
+	flush()
+	if err := iter.Err(); err != nil {
+		t.Errorf("cleanup of %s*: %v", prefix, err)
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func TestConformance(t *testing.T) {
+	admin := newClient(t)
+	prefix := testPrefix(t, admin)
+	// Every store gets a client of its own that its Close closes, so the
+	// suite's Close subtest exercises Config.CloseClient without breaking
+	// the other subtests. No capability is skipped.
+	//
+	// TTLGranularity is one millisecond, not zero: Redis stores an expiry as
+	// its millisecond clock at the write plus the TTL, and PTTL subtracts its
+	// millisecond clock at the read, so a TTL read back right after a write
+	// can be up to 1ms below the TTL minus the time that really passed (seen:
+	// "59m59.999s left, want at least 59m59.999464s").
+	storetest.Run(t, func(t *testing.T) session.Store {
+		c := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
+		st := redisstore.New(c, redisstore.Config{Prefix: prefix, CloseClient: true})
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}, storetest.Options{TTLGranularity: time.Millisecond})
+}
+
+// TestKeys pins the key layout: Prefix + id, default "session:", with the TTL
+// on the key itself, and stores with different prefixes do not see each
+// other's records under the same id.
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	a := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	b := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	def := redisstore.New(c)
+	id := randomID()
+	t.Cleanup(func() { c.Del(context.Background(), "session:"+id) })
+
+	if got := def.Key(id); got != "session:"+id {
+		t.Errorf("default key %q, want %q", got, "session:"+id)
+	}
+	for _, st := range []*redisstore.Store{a, b, def} {
+		if err := st.Set(ctx, id, []byte(st.Key(id)), 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range []*redisstore.Store{a, b, def} {
+		key := st.Key(id)
+		if got, err := c.Get(ctx, key).Result(); err != nil || got != key {
+			t.Errorf("GET %s = %q, %v; want the record written through its store", key, got, err)
+		}
+		if ttl := c.PTTL(ctx, key).Val(); ttl <= 89*time.Second || ttl > 90*time.Second {
+			t.Errorf("PTTL %s = %v, want about 90s", key, ttl)
+		}
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, id); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	for _, st := range []*redisstore.Store{b, def} {
+		if got, err := st.Get(ctx, id); err != nil || string(got) != st.Key(id) {
+			t.Errorf("a Delete through another prefix removed %s: %q, %v", st.Key(id), got, err)
+		}
+	}
+}
+
+// TestTTLPrecision checks that TTLs reach Redis to the millisecond, rounded
+// up, and never as "no expiry".
+func TestTTLPrecision(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	for _, tc := range []struct {
+		ttl, lo, hi time.Duration
+	}{
+		{1500 * time.Millisecond, 1400 * time.Millisecond, 1500 * time.Millisecond},
+		{time.Minute + 1, time.Minute - 100*time.Millisecond, time.Minute + time.Millisecond}, // rounded up to the next ms
+		{time.Nanosecond, 0, time.Millisecond},                                                // 1ms, not a key without expiry
+	} {
+		id := randomID()
+		if err := st.Set(ctx, id, []byte("x"), tc.ttl); err != nil {
+			t.Fatal(err)
+		}
+		ttl := c.PTTL(ctx, st.Key(id)).Val()
+		if ttl == -1 || ttl > tc.hi || ttl < tc.lo && ttl != -2 {
+			t.Errorf("Set with TTL %v: PTTL %v, want within [%v, %v] (or already gone)", tc.ttl, ttl, tc.lo, tc.hi)
+		}
+	}
+}
+
+// TestGetTTLNoExpiry: a key without an expiry (not written by the store)
+// reports its TTL as unknown (-1), which makes the middleware rewrite rather
+// than touch it.
+func TestGetTTLNoExpiry(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	id := randomID()
+	if err := c.Set(ctx, st.Key(id), "forever", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	data, ttl, err := st.GetTTL(ctx, id)
+	if err != nil || string(data) != "forever" || ttl != -1 {
+		t.Errorf("GetTTL of a key without expiry = %q, %v, %v; want \"forever\", -1, nil", data, ttl, err)
+	}
+}
+
+// TestCompareAndSetWrongType: a key of another type under the session
+// key is an error, not a silent overwrite or a "not equal".
+func TestCompareAndSetWrongType(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	id := randomID()
+	if err := c.RPush(ctx, st.Key(id), "a list").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.CompareAndSet(ctx, id, []byte("x"), []byte("y"), time.Minute); err == nil || ok {
+		t.Errorf("CompareAndSet over a list = %v, %v; want an error", ok, err)
+	}
+	if n := c.LLen(ctx, st.Key(id)).Val(); n != 1 {
+		t.Errorf("the list has %d items after CompareAndSet, want 1", n)
+	}
+}
+
+// TestClose: by default the store leaves the client open; with CloseClient
+// it closes it, once.
+func TestClose(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		close      bool
+		wantClosed bool
+	}{
+		{"Default", false, false},
+		{"CloseClient", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{Addr: redisAddr})
+			t.Cleanup(func() { _ = c.Close() })
+			ping(t, c)
+			st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, newClient(t)), CloseClient: tc.close})
+			for range 2 {
+				if err := st.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			}
+			err := c.Ping(ctx).Err()
+			if closed := errors.Is(err, redis.ErrClosed); closed != tc.wantClosed {
+				t.Errorf("after Close the client answers Ping with %v; closed = %v, want %v", err, closed, tc.wantClosed)
+			}
+		})
+	}
+}
+
+func TestNewNilClient(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New(nil) did not panic")
+		}
+	}()
+	redisstore.New(nil)
+}

@@ -1,0 +1,26 @@
+package sqlitestore_test
+
+// The benchmarks run the core's bench scenarios (github.com/fibersession/session/bench)
+// with this middleware on a SQLite file ("ours"). Fiber has no SQLite
+// storage in this build, so there is no peer.
+//
+//	go test -run '^$' -bench . -benchmem -count 3
+
+import (
+	"testing"
+
+	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/bench"
+	"github.com/fibersession/session/stores/sqlitestore"
+)
+
+func contenders(tb testing.TB) []bench.Contender {
+	st := newStore(tb, openDB(tb), sqlitestore.Config{})
+	return []bench.Contender{bench.OursWith("ours", func() (session.Store, func()) { return st, nil })}
+}
+
+func BenchmarkScenarios(b *testing.B) { bench.RunAll(b, contenders(b)) }
+
+// TestBenchScenarios checks that the contender does what the benchmarks
+// claim.
+func TestBenchScenarios(t *testing.T) { bench.CheckAll(t, contenders(t)) }
