@@ -220,7 +220,9 @@ func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
 func (s *Session[V, F]) idle() time.Duration { return s.rec.idleTimeout(s.m.cfg.IdleTimeout) }
 
 // ttlAt returns how long the record should live from now.
-func (s *Session[V, F]) ttlAt(now time.Time) time.Duration { return s.rec.ttl(now, s.m.cfg.IdleTimeout) }
+func (s *Session[V, F]) ttlAt(now time.Time) time.Duration {
+	return s.rec.ttl(now, s.m.cfg.IdleTimeout)
+}
 
 // decodeEntry returns the value under key in es, decoding it on first use. A
 // value that does not decode is reported absent and logged.
