@@ -13,13 +13,18 @@ import (
 // The record around them (timestamps, keys, versions) has its own format, so a
 // codec only ever sees a V or an F.
 type Codec interface {
+	// Marshal returns the encoding of v, a *V or a *F.
 	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v, a *V or a *F. The session never changes
+	// data, and keeps it for the rest of the request: decoded values may
+	// share its memory.
 	Unmarshal(data []byte, v any) error
 }
 
 // Appender is implemented by codecs that can append an encoding to a buffer.
 // The record is then written without an allocation per value.
 type Appender interface {
+	// AppendMarshal appends the encoding of v to dst and returns the result.
 	AppendMarshal(dst []byte, v any) ([]byte, error)
 }
 

@@ -47,10 +47,11 @@ func errNotFound() error { return errs.ErrNotFound }
 // StoreError is the error of a Store call that failed: Get and Save return
 // it, and the middleware answers it with Config.ErrorHandler.
 type StoreError struct {
-	Op  string // "get", "set", "delete" or "touch"
-	Err error
+	Op  string // the call that failed: "get", "set", "delete" or "touch"
+	Err error  // the store's error
 }
 
+// Error says what failed: "session: store get: " and the store's error.
 func (e *StoreError) Error() string { return "session: store " + e.Op + ": " + e.Err.Error() }
 
 // Unwrap returns the store's error.

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,8 +11,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	fibersession "github.com/gofiber/fiber/v2/middleware/session"
+	"github.com/valyala/fasthttp"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/stores/memory"
 )
 
 type User struct {
@@ -155,4 +159,232 @@ func ExampleSession_SetIdleTimeout() {
 	resp, _ := app.Test(req)
 	fmt.Println(resp.Cookies()[0].MaxAge)
 	// Output: 2592000
+}
+
+// A Manager keeps the type arguments, so handlers call m.Get(c), and reports
+// a bad configuration as an error instead of a panic.
+func ExampleNewManager() {
+	_, err := session.NewManager(session.Config[User, Msg]{Secrets: [][]byte{[]byte("too short")}})
+	fmt.Println(errors.Is(err, session.ErrConfig))
+
+	m, err := session.NewManager(session.Config[User, Msg]{
+		Secrets:      [][]byte{key},
+		IdleTimeout:  30 * time.Minute,
+		StoreTimeout: time.Second,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close() // closes the store: here the default in-memory one
+
+	app := fiber.New()
+	app.Use(m.Handler())
+	app.Post("/login", func(c *fiber.Ctx) error {
+		s, err := m.Get(c) // *session.Session[User, Msg]
+		if err != nil {
+			return err
+		}
+		s.RegenerateID(true)
+		s.Set("user", User{ID: 7, Name: "ada"})
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+	app.Get("/", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		u, _ := s.Get("user")
+		return c.SendString("hello " + u.Name)
+	})
+
+	b := &browser{app: app}
+	b.do(http.MethodPost, "/login")
+	fmt.Println(b.do(http.MethodGet, "/"))
+	// Output:
+	// true
+	// 200 hello ada
+}
+
+// A plain fasthttp server wraps its handler; the handler finds its session
+// with FromRequestCtx, and the wrapper saves it.
+func ExampleManager_FastHTTP() {
+	m, err := session.NewManager(session.Config[int, string]{Secrets: [][]byte{key}})
+	if err != nil {
+		panic(err)
+	}
+	handler := m.FastHTTP(func(ctx *fasthttp.RequestCtx) {
+		s, err := m.FromRequestCtx(ctx)
+		if err != nil {
+			ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+			return
+		}
+		n, _ := s.Get("visits")
+		s.Set("visits", n+1)
+		fmt.Fprintf(ctx, "visit %d", n+1)
+	})
+	// fasthttp.ListenAndServe(":8080", handler) would serve it; here two
+	// requests go straight to the handler, the second with the first's cookie.
+	var cookie fasthttp.Cookie // the session cookie of the last response
+	for range 2 {
+		var ctx fasthttp.RequestCtx
+		if cookie.Key() != nil {
+			ctx.Request.Header.SetCookieBytesKV(cookie.Key(), cookie.Value())
+		}
+		handler(&ctx)
+		fmt.Println(string(ctx.Response.Body()))
+		ctx.Response.Header.VisitAllCookie(func(_, v []byte) { _ = cookie.ParseBytes(v) })
+	}
+	// Output:
+	// visit 1
+	// visit 2
+}
+
+// Any fiber.Storage keeps sessions through FromStorage: Fiber's own memory
+// storage here, or any gofiber/storage adapter (Redis, Postgres, ...).
+// fiber.Storage has no compare-and-set, so concurrent saves of one session
+// follow "the last save wins".
+func ExampleFromStorage() {
+	storage := fibersession.New().Storage // Fiber's default in-memory storage
+	app := fiber.New()
+	app.Use(session.New(session.Config[string, string]{
+		Secrets: [][]byte{key},
+		Store:   session.FromStorage(storage),
+	}))
+	app.Post("/theme", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		s.Set("theme", "dark")
+		return nil
+	})
+	app.Get("/", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		theme, _ := s.Get("theme")
+		return c.SendString(theme)
+	})
+
+	b := &browser{app: app}
+	b.do(http.MethodPost, "/theme")
+	fmt.Println(b.do(http.MethodGet, "/"))
+	// Output: 200 dark
+}
+
+// A message that must survive one more request, such as a redirect through
+// a page that does not show it, is kept with KeepFlash.
+func ExampleSession_KeepFlash() {
+	app := fiber.New()
+	app.Use(session.New(session.Config[string, string]{Secrets: [][]byte{key}}))
+	app.Post("/save", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		s.Flash("notice", "Saved!")
+		return c.Redirect("/next", fiber.StatusSeeOther)
+	})
+	app.Get("/next", func(c *fiber.Ctx) error { // a hop that shows no messages
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		s.KeepFlash("notice")
+		return c.Redirect("/", fiber.StatusSeeOther)
+	})
+	app.Get("/", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		msg, _ := s.GetFlash("notice")
+		return c.SendString("notice: " + msg)
+	})
+
+	b := &browser{app: app}
+	b.do(http.MethodPost, "/save")
+	b.do(http.MethodGet, "/next")
+	fmt.Println(b.do(http.MethodGet, "/"))
+	fmt.Println(b.do(http.MethodGet, "/"))
+	// Output:
+	// 200 notice: Saved!
+	// 200 notice:
+}
+
+// API clients without a cookie jar carry the same signed value in a header:
+// the response names it in Config.Header, the client sends it back.
+func ExampleConfig_header() {
+	app := fiber.New()
+	app.Use(session.New(session.Config[string, string]{
+		Secrets: [][]byte{key},
+		Header:  "X-Session",
+	}))
+	app.Post("/token", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		s.Set("user", "ada")
+		return nil
+	})
+	app.Get("/me", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		u, _ := s.Get("user")
+		return c.SendString("user=" + u)
+	})
+
+	resp, _ := app.Test(httptest.NewRequest(http.MethodPost, "/token", nil))
+	token := resp.Header.Get("X-Session") // id "." signature
+	req := httptest.NewRequest(http.MethodGet, "/me", nil)
+	req.Header.Set("X-Session", token)
+	resp, _ = app.Test(req)
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output: user=ada
+}
+
+// To rotate signing keys, put the new key first and keep the old one until
+// its cookies have expired: a cookie signed with the old key still verifies
+// and is re-issued signed with the new one.
+func ExampleConfig_secrets() {
+	oldKey := []byte("the key signing cookies last year")
+	newKey := []byte("the key signing cookies from now!")
+	store := memory.New(memory.Config{}) // shared by the app before and after
+
+	serve := func(secrets ...[]byte) *fiber.App {
+		app := fiber.New()
+		app.Use(session.New(session.Config[string, string]{Secrets: secrets, Store: store}))
+		app.All("/", func(c *fiber.Ctx) error {
+			s, err := session.Get[string, string](c)
+			if err != nil {
+				return err
+			}
+			if c.Method() == http.MethodPost {
+				s.Set("user", "ada")
+			}
+			u, _ := s.Get("user")
+			return c.SendString("user=" + u)
+		})
+		return app
+	}
+
+	before := &browser{app: serve(oldKey)}
+	before.do(http.MethodPost, "/")
+	oldCookie := before.cookie
+
+	after := &browser{app: serve(newKey, oldKey), cookie: oldCookie}
+	fmt.Println(after.do(http.MethodGet, "/"))
+	fmt.Println(after.cookie != oldCookie) // re-issued with the new key
+
+	retired := &browser{app: serve(newKey), cookie: oldCookie}
+	fmt.Println(retired.do(http.MethodGet, "/")) // the old key is gone
+	// Output:
+	// 200 user=ada
+	// true
+	// 200 user=
 }

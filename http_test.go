@@ -187,13 +187,18 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg.Logger = slog.New(slog.DiscardHandler)
+			short := cfg.Secrets != nil
 			if cfg.Secrets == nil {
 				cfg.Secrets = [][]byte{testKey}
 			}
-			if _, err := NewManager(cfg); err == nil {
+			_, err := NewManager(cfg)
+			switch {
+			case err == nil:
 				t.Fatal("no error")
-			} else if !errors.Is(err, ErrConfig) && !errors.Is(err, ErrShortSecret) {
-				t.Fatalf("error %v is neither ErrConfig nor ErrShortSecret", err)
+			case !errors.Is(err, ErrConfig):
+				t.Fatalf("error %v is not an ErrConfig", err)
+			case errors.Is(err, ErrShortSecret) != short:
+				t.Fatalf("error %v: errors.Is(ErrShortSecret) = %v", err, !short)
 			}
 			defer func() {
 				if recover() == nil {
@@ -202,6 +207,48 @@ func TestConfigErrors(t *testing.T) {
 			}()
 			New(cfg)
 		})
+	}
+}
+
+// failingCodec is JSON that cannot encode the value "unencodable".
+type failingCodec struct{ JSON }
+
+var errUnencodable = errors.New("json: unsupported value")
+
+func (c failingCodec) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if p, ok := v.(*string); ok && *p == "unencodable" {
+		return nil, errUnencodable
+	}
+	return c.JSON.AppendMarshal(dst, v)
+}
+
+// TestEncodeError checks that a value the codec cannot encode fails the save
+// with an error wrapping ErrEncode and the codec's error, answered by the
+// ErrorHandler, and that nothing is stored.
+func TestEncodeError(t *testing.T) {
+	var handled error
+	h := newHarness(t, Config[string, string]{Codec: failingCodec{}, ErrorHandler: func(c *fiber.Ctx, err error) error {
+		handled = err
+		return c.Status(500).SendString("no")
+	}})
+	id := h.login("ada")
+	before, _ := h.stored(id)
+	var saveErr error
+	resp := h.do(func(c *fiber.Ctx, s *sess) error {
+		s.Set("bad", "unencodable")
+		saveErr = s.Save()
+		return nil
+	})
+	for name, err := range map[string]error{"Save": saveErr, "ErrorHandler": handled} {
+		if !errors.Is(err, ErrEncode) || !errors.Is(err, errUnencodable) || !strings.Contains(fmt.Sprint(err), `"bad"`) {
+			t.Errorf("%s got %v, want an ErrEncode naming the key and wrapping the codec's error", name, err)
+		}
+	}
+	if resp.StatusCode != 500 || len(setCookies(resp)) != 0 {
+		t.Errorf("status %d, cookies %q", resp.StatusCode, setCookies(resp))
+	}
+	if after, _ := h.stored(id); after.version != before.version {
+		t.Error("a save that failed to encode changed the stored record")
 	}
 }
 

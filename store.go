@@ -34,6 +34,7 @@ type Store interface {
 // without rewriting it. The middleware uses it together with TTLGetter to
 // extend idle sessions cheaply; a missing record is not an error.
 type Toucher interface {
+	// Touch sets the remaining time to live of the record under id to ttl.
 	Touch(ctx context.Context, id string, ttl time.Duration) error
 }
 
@@ -41,6 +42,8 @@ type Toucher interface {
 // the read, how long a record has left to live. It lets the middleware decide
 // when a touch is due without writing a timestamp on every request.
 type TTLGetter interface {
+	// GetTTL is Get that also returns the record's remaining time to live
+	// (<= 0 when the store cannot tell).
 	GetTTL(ctx context.Context, id string) ([]byte, time.Duration, error)
 }
 
@@ -52,6 +55,8 @@ type TTLGetter interface {
 // different keys of one session both persist, and a destroyed or rotated
 // session is never written back by a slower request.
 type CompareAndSetter interface {
+	// CompareAndSet writes data only if the record under id is old (nil:
+	// absent), and reports whether it wrote.
 	CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error)
 }
 
@@ -73,6 +78,7 @@ type CompareAndSetter interface {
 // response in which it wrote through the bound store with "Vary: Cookie" and
 // `Cache-Control: no-cache="Set-Cookie"`.
 type Binder interface {
+	// Bind returns the Store that serves the calls of the request req.
 	Bind(req *fasthttp.RequestCtx, cookie *fasthttp.Cookie) Store
 }
 

@@ -19,19 +19,19 @@ import (
 
 // User is the signed-in user, kept under the value key "user".
 type User struct {
-	Name string `json:"name"`
+	Name string `json:"name"` // as typed at sign-in
 }
 
 // Val is a session value: the user, or a counter.
 type Val struct {
-	User  *User `json:"user,omitempty"`
-	Count int   `json:"count,omitempty"`
+	User  *User `json:"user,omitempty"`  // under "user"
+	Count int   `json:"count,omitempty"` // under a counter's name
 }
 
 // Msg is a flash message.
 type Msg struct {
-	Level string `json:"level"`
-	Text  string `json:"text"`
+	Level string `json:"level"` // "info" or "error"
+	Text  string `json:"text"`  // shown as it is
 }
 
 func main() {
@@ -125,9 +125,9 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 
 // State is what the page and /api/state show.
 type State struct {
-	User   *string        `json:"user"`
-	Counts map[string]int `json:"counts"`
-	Flash  []string       `json:"flash"`
+	User   *string        `json:"user"`   // nil when signed out
+	Counts map[string]int `json:"counts"` // every counter by name
+	Flash  []string       `json:"flash"`  // the messages of the previous request
 }
 
 func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {

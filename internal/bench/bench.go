@@ -34,12 +34,15 @@ import (
 
 // Val is the session value type: a user, or a counter in ID.
 type Val struct {
-	ID   int64
-	Name string
+	ID   int64  // the user's id, or the count
+	Name string // the user's name
 }
 
 // Msg is the flash message type.
-type Msg struct{ Level, Text string }
+type Msg struct {
+	Level string // "info"
+	Text  string // "Saved!"
+}
 
 var (
 	ada    = Val{ID: 7, Name: "ada"}
@@ -56,8 +59,8 @@ var (
 //	GET  /show    read (and consume) the flash         200 its text, or "none"
 //	POST /rotate  read "user", give the session a new id  200 name
 type Contender struct {
-	Name     string
-	Stateful bool // false for the baseline: it has no session to check
+	Name     string // in benchmark names and the table
+	Stateful bool   // false for the baseline: it has no session to check
 	// New builds the app; done releases its store.
 	New func() (h fasthttp.RequestHandler, done func())
 }
@@ -307,7 +310,7 @@ func baseline(cookie bool) (fasthttp.RequestHandler, func()) {
 // Client drives a handler like a browser with a cookie jar for one site. It
 // reuses one RequestCtx, so it allocates nothing itself.
 type Client struct {
-	Stateful bool
+	Stateful bool // keeps the session cookie between requests
 	h        fasthttp.RequestHandler
 	ctx      fasthttp.RequestCtx
 	jar      []byte // "name=value" of the cookie the site set; empty when none
@@ -381,9 +384,9 @@ func login(cl *Client) error {
 // iteration. Op verifies that the scenario really happened (the user was
 // found, the flash arrived, the id changed) and returns an error if not.
 type Scenario struct {
-	Name  string
-	Setup func(*Client) error
-	Op    func(*Client) error
+	Name  string              // in benchmark names and the table
+	Setup func(*Client) error // before the timer; nil for none
+	Op    func(*Client) error // once per iteration
 }
 
 // Scenarios are benchmarked in this order.

@@ -249,3 +249,42 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestCookieAttributes checks that the data cookie travels with the session
+// cookie: it takes its Path, Domain, Secure and SameSite from the
+// middleware's configuration, and is HttpOnly even when the session cookie
+// is not.
+func TestCookieAttributes(t *testing.T) {
+	st, err := New(Config{Keys: [][]byte{key1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New()
+	app.Use(session.New(session.Config[string, string]{
+		Store: st, Secrets: [][]byte{key1}, Logger: slog.New(slog.DiscardHandler),
+		CookiePath: "/app", CookieDomain: "example.com", CookieSameSite: "Strict", CookieScriptable: true,
+	}))
+	app.Post("/app/login", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err != nil {
+			return err
+		}
+		s.Set("user", "ada")
+		return nil
+	})
+	resp, err := app.Test(httptest.NewRequest(http.MethodPost, "/app/login", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data string
+	for _, c := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "session_data=") {
+			data = c
+		}
+	}
+	for _, want := range []string{"path=/app", "domain=example.com", "SameSite=Strict", "secure", "HttpOnly", "max-age="} {
+		if !strings.Contains(data, want) {
+			t.Errorf("data cookie %q lacks %q", data, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 // until they delete them (the memory and SQL stores): DeleteExpired deletes
 // every expired record now and reports how many.
 type ExpiredDeleter interface {
+	// DeleteExpired deletes every expired record and reports how many.
 	DeleteExpired(ctx context.Context) (int64, error)
 }
 
