@@ -6,12 +6,7 @@ import "slices"
 // is not visible in this request. A second Flash with the same key replaces
 // the first. Flash messages and values are separate namespaces.
 func (s *Session[V, F]) Flash(key string, msg F) {
-	e := entry[F]{key: key, v: msg, has: true}
-	if i := find(s.flash.out, key); i >= 0 {
-		s.flash.out[i] = e
-	} else {
-		s.flash.out = append(s.flash.out, e)
-	}
+	s.flash.out = put(s.flash.out, entry[F]{key: key, v: msg, has: true})
 	s.flash.dirty = true
 }
 

@@ -202,6 +202,7 @@ func appendEntries[T any](c Codec, b []byte, es []entry[T]) ([]byte, error) {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// find returns the index of the entry under key in es, or -1.
 func find[T any](es []entry[T], key string) int {
 	for i := range es {
 		if es[i].key == key {
@@ -209,6 +210,15 @@ func find[T any](es []entry[T], key string) int {
 		}
 	}
 	return -1
+}
+
+// put returns es with e in place of the entry under e's key, or appended.
+func put[T any](es []entry[T], e entry[T]) []entry[T] {
+	if i := find(es, e.key); i >= 0 {
+		es[i] = e
+		return es
+	}
+	return append(es, e)
 }
 
 // scratch holds buffers that Appender codecs encode values into.

@@ -144,15 +144,10 @@ func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
 		latest.vals = nil
 	}
 	for _, key := range s.vals.keys {
-		j := find(latest.vals, key)
-		i := find(s.rec.vals, key)
-		switch {
-		case i < 0 && j >= 0:
+		if i := find(s.rec.vals, key); i >= 0 {
+			latest.vals = put(latest.vals, s.rec.vals[i])
+		} else if j := find(latest.vals, key); j >= 0 {
 			latest.vals = slices.Delete(latest.vals, j, j+1)
-		case i >= 0 && j >= 0:
-			latest.vals[j] = s.rec.vals[i]
-		case i >= 0:
-			latest.vals = append(latest.vals, s.rec.vals[i])
 		}
 	}
 	for _, e := range s.flash.in {
@@ -161,11 +156,7 @@ func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
 		}
 	}
 	for _, e := range s.flash.out {
-		if j := find(latest.flash, e.key); j >= 0 {
-			latest.flash[j] = e
-		} else {
-			latest.flash = append(latest.flash, e)
-		}
+		latest.flash = put(latest.flash, e)
 	}
 	if s.exp.idleSet {
 		latest.idle = s.rec.idle

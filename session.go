@@ -115,12 +115,7 @@ func (s *Session[V, F]) Len() int { return len(s.rec.vals) }
 
 // Set stores v under key.
 func (s *Session[V, F]) Set(key string, v V) {
-	e := entry[V]{key: key, v: v, has: true}
-	if i := find(s.rec.vals, key); i >= 0 {
-		s.rec.vals[i] = e
-	} else {
-		s.rec.vals = append(s.rec.vals, e)
-	}
+	s.rec.vals = put(s.rec.vals, entry[V]{key: key, v: v, has: true})
 	s.change(key)
 }
 

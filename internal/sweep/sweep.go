@@ -45,7 +45,9 @@ func (l *Loop) run(ctx context.Context, interval time.Duration, fn func()) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fn()
+			if ctx.Err() == nil { // select picks at random when Stop and a tick are both ready
+				fn()
+			}
 		}
 	}
 }

@@ -86,8 +86,9 @@ func TestLogsErrors(t *testing.T) {
 
 	logs = syncBuffer{}
 	running := make(chan struct{})
+	var started sync.Once
 	l = Start(time.Millisecond, func(ctx context.Context) (int64, error) {
-		close(running)
+		started.Do(func() { close(running) })
 		<-ctx.Done()
 		return 0, ctx.Err()
 	}, log, "teststore")

@@ -145,20 +145,32 @@ type record struct {
 // Get returns the record of id from this response's cookie if the request
 // already wrote it, else from the request's cookie.
 func (b *bound) Get(ctx context.Context, id string) ([]byte, error) {
-	data, _, err := b.GetTTL(ctx, id)
-	return data, err
+	r, err := b.live(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.data, nil
 }
 
 // GetTTL is Get with the record's remaining lifetime.
 func (b *bound) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, error) {
-	if err := ctx.Err(); err != nil {
+	r, err := b.live(ctx, id)
+	if err != nil {
 		return nil, 0, err
+	}
+	return r.data, time.Until(r.expires), nil
+}
+
+// live returns the unexpired record of id, or session.ErrNotFound.
+func (b *bound) live(ctx context.Context, id string) (*record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	r := b.current()
 	if r == nil || r.deleted || r.id != id || !time.Now().Before(r.expires) {
-		return nil, 0, session.ErrNotFound
+		return nil, session.ErrNotFound
 	}
-	return r.data, time.Until(r.expires), nil
+	return r, nil
 }
 
 // Set seals the record into the response's cookie.

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -13,27 +14,40 @@ import (
 )
 
 // The memory store is the middleware's default; make one yourself to tune
-// its cleanup, to share it between managers, or to count its records.
+// its cleanup, to count its records, or to share it between apps in one
+// process: here an app that signs in and an admin app that sees the session.
 func ExampleNew() {
 	store := memory.New(memory.Config{CleanupInterval: 5 * time.Minute})
 	defer store.Close() // stops the background cleanup
 
-	app := fiber.New()
-	app.Use(session.New(session.Config[string, string]{
+	cfg := session.Config[string, string]{
 		Secrets: [][]byte{[]byte("an example key of at least 32 bytes!")},
 		Store:   store,
-	}))
-	app.Post("/login", func(c *fiber.Ctx) error {
+	}
+	site, admin := fiber.New(), fiber.New()
+	site.Use(session.New(cfg))
+	admin.Use(session.New(cfg))
+	site.Post("/login", func(c *fiber.Ctx) error {
+		s, err := session.Get[string, string](c)
+		if err == nil {
+			s.Set("user", "ada")
+		}
+		return err
+	})
+	admin.Get("/", func(c *fiber.Ctx) error {
 		s, err := session.Get[string, string](c)
 		if err != nil {
 			return err
 		}
-		s.Set("user", "ada")
-		return nil
+		u, _ := s.Get("user")
+		return c.SendString(fmt.Sprintf("%d session(s); this one is %s's", store.Len(), u))
 	})
-	if _, err := app.Test(httptest.NewRequest(http.MethodPost, "/login", nil)); err != nil {
-		panic(err)
-	}
-	fmt.Println(store.Len())
-	// Output: 1
+
+	resp, _ := site.Test(httptest.NewRequest(http.MethodPost, "/login", nil))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Cookie", resp.Header.Get("Set-Cookie"))
+	resp, _ = admin.Test(req)
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output: 1 session(s); this one is ada's
 }

@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/fibersession/session v0.0.0
 	github.com/go-sql-driver/mysql v1.10.1
-	github.com/gofiber/fiber/v2 v2.52.15
 )
 
 require (
@@ -14,6 +13,7 @@ require (
 	github.com/bytedance/sonic v1.15.5 // indirect
 	github.com/bytedance/sonic/loader v0.5.3 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
+	github.com/gofiber/fiber/v2 v2.52.15 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.9 // indirect

@@ -1,6 +1,6 @@
 package natsstore_test
 
-// The benchmarks run the core's bench scenarios (github.com/fibersession/session/bench)
+// The benchmarks run the core's bench scenarios (github.com/fibersession/session/internal/bench)
 // with this middleware on a JetStream key-value bucket ("ours"). Fiber has
 // no NATS storage in this build, so there is no peer.
 //
@@ -15,7 +15,7 @@ import (
 )
 
 func contenders(tb testing.TB) []bench.Contender {
-	_, kv := bucket(tb, connect(tb, natsURL), sessionBucketTTL)
+	kv := bucket(tb, connect(tb, natsURL), sessionBucketTTL)
 	st := newStore(tb, kv, natsstore.Config{})
 	return []bench.Contender{bench.OursWith("ours", func() (session.Store, func()) { return st, nil })}
 }

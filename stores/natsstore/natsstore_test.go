@@ -2,17 +2,11 @@ package natsstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fibersession/session"
@@ -20,53 +14,14 @@ import (
 	"github.com/fibersession/session/stores/storetest"
 )
 
-var natsURL = storetest.Addr("SESSION_NATS_URL", "nats://127.0.0.1:4222")
+// The store's capabilities, checked at compile time.
+var _ interface {
+	session.TTLGetter
+	session.Toucher
+	session.CompareAndSetter
+} = (*natsstore.Store)(nil)
 
-// connect connects to url (skipping or failing the test when NATS is
-// unreachable) and closes the connection when the test ends.
-func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.Timeout(2 * time.Second)}, opts...)...)
-	if err != nil {
-		storetest.Unavailable(t, "NATS at "+url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-// bucket creates a key-value bucket with a unique name and the given TTL
-// on nc's server, deleted when the test ends.
-func bucket(t testing.TB, nc *nats.Conn, ttl time.Duration) (jetstream.JetStream, jetstream.KeyValue) {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "fibersession_test_" + randHex(t, 8)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	kv, err := natsstore.CreateBucket(ctx, js, name, ttl)
-	if err != nil {
-		storetest.Unavailable(t, "NATS JetStream at "+nc.ConnectedUrl(), err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := js.DeleteKeyValue(ctx, name); err != nil {
-			t.Errorf("deleting bucket %s: %v", name, err)
-		}
-	})
-	return js, kv
-}
-
-func randHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
+// newStore returns a store on kv configured by cfg, or fails t.
 func newStore(t testing.TB, kv jetstream.KeyValue, cfg natsstore.Config) *natsstore.Store {
 	t.Helper()
 	st, err := natsstore.New(context.Background(), kv, cfg)
@@ -81,12 +36,12 @@ const suiteBucketTTL = 31 * 24 * time.Hour
 
 func TestConformance(t *testing.T) {
 	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, suiteBucketTTL)
+	kv := bucket(t, nc, suiteBucketTTL)
 	// Expiries are kept in whole milliseconds, so a record may live up to
 	// 1ms shorter than its TTL and GetTTL may read up to 1ms low.
 	opts := storetest.Options{TTLGranularity: time.Millisecond}
 	// The Close subtest is skipped: the store owns no resources (the
-	// connection is the caller's), so it does not implement session.Closer.
+	// connection and the bucket are the caller's), so it has no Close.
 	for _, tc := range []struct {
 		name string
 		cfg  natsstore.Config
@@ -108,7 +63,7 @@ func TestConformance(t *testing.T) {
 // removes it later.
 func TestExpiredButStored(t *testing.T) {
 	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, time.Second)
+	kv := bucket(t, nc, time.Second)
 	st := newStore(t, kv, natsstore.Config{})
 	ctx := context.Background()
 	const id = "expiring"
@@ -143,7 +98,7 @@ func TestExpiredButStored(t *testing.T) {
 
 func TestTTLLongerThanBucket(t *testing.T) {
 	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, time.Hour)
+	kv := bucket(t, nc, time.Hour)
 	st := newStore(t, kv, natsstore.Config{})
 	ctx := context.Background()
 	if err := st.Set(ctx, "fits", []byte("v"), time.Hour); err != nil {
@@ -168,7 +123,7 @@ func TestTTLLongerThanBucket(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, time.Hour)
+	kv := bucket(t, nc, time.Hour)
 	for _, tc := range []struct {
 		cfg natsstore.Config
 		ok  bool
@@ -191,11 +146,18 @@ func TestConfig(t *testing.T) {
 	if _, err := natsstore.New(context.Background(), nil, natsstore.Config{}); err == nil {
 		t.Error("New(nil KeyValue) succeeded")
 	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := natsstore.New(canceled, kv, natsstore.Config{})
+	const want = "natsstore: bucket status: "
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("New with a done context: %v; want an error starting %q that matches context.Canceled", err, want)
+	}
 }
 
 func TestPrefixIsolation(t *testing.T) {
 	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, time.Hour)
+	kv := bucket(t, nc, time.Hour)
 	a := newStore(t, kv, natsstore.Config{Prefix: "a."})
 	b := newStore(t, kv, natsstore.Config{Prefix: "b."})
 	ctx := context.Background()
@@ -227,94 +189,27 @@ func TestPrefixIsolation(t *testing.T) {
 	}
 }
 
-// TestChunkedContention runs compare-and-set retry loops on a record split
-// into many chunks, then checks that no increment was lost and that only
-// the final record's chunks are left in the bucket.
-func TestChunkedContention(t *testing.T) {
-	nc := connect(t, natsURL)
-	_, kv := bucket(t, nc, time.Hour)
-	st := newStore(t, kv, natsstore.Config{ChunkSize: 4})
-	ctx := context.Background()
-	const id, workers, increments = "chunky", 4, 8
-	if err := st.Set(ctx, id, []byte("#"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for range increments {
-				for {
-					cur, err := st.Get(ctx, id)
-					if err != nil {
-						t.Errorf("Get: %v", err)
-						return
-					}
-					next := append(slices.Clip(cur), byte('a'+w))
-					ok, err := st.CompareAndSet(ctx, id, cur, next, time.Hour)
-					if err != nil {
-						t.Errorf("CompareAndSet: %v", err)
-						return
-					}
-					if ok {
-						break
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	got, err := st.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for w := range workers {
-		if n := strings.Count(string(got), string(rune('a'+w))); n != increments {
-			t.Errorf("worker %d: %d of %d increments kept in %q", w, n, increments, got)
-		}
-	}
-	// The first Set's chunks are replaced by the first CompareAndSet, which
-	// purges them; every failed attempt purges its own.
-	want := (len(got) + 3) / 4
-	if n := countKeys(t, kv, id+".>"); n != want {
-		t.Errorf("%d chunk keys in the bucket, want %d (the live record's)", n, want)
-	}
-	if err := st.Delete(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if n := countKeys(t, kv, id+".>"); n != 0 {
-		t.Errorf("%d chunk keys left after Delete", n)
-	}
-}
-
-func countKeys(t *testing.T, kv jetstream.KeyValue, filter string) int {
-	t.Helper()
-	lister, err := kv.ListKeysFiltered(context.Background(), filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for range lister.Keys() {
-		n++
-	}
-	return n
-}
-
-// ------------------------------------------------------------- middleware
-
 // sessionBucketTTL outlasts the middleware's default absolute timeout, as
 // the bucket TTL must.
 const sessionBucketTTL = 8 * 24 * time.Hour
 
-// TestMiddleware runs the middleware-level checks under a prefix, with a
-// look at the prefixed key in the bucket, and a value the store never
-// writes under a session's key.
+// TestMiddleware runs the middleware-level checks with the default chunk
+// size and with records split into many small chunks, each subtest under a
+// key prefix of its own (its name), with a look at the prefixed key in the
+// bucket and a value the store never writes under a session's key.
+//
+// With small chunks, ConcurrentKeys runs compare-and-set retry loops on
+// chunked records, and no change may be lost. After every subtest, deleting
+// the records it left must leave no chunk key behind: not those of a record
+// that a compare-and-set replaced, nor those that a lost compare-and-set
+// wrote. CorruptRecord is the exception: it replaces records with Set, which
+// leaves the old chunks to the bucket TTL.
 func TestMiddleware(t *testing.T) {
-	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
-	storetest.RunMiddleware(t, func(t *testing.T) session.Store {
-		return newStore(t, kv, natsstore.Config{Prefix: "web."})
-	}, storetest.MiddlewareOptions{
+	kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
+	prefix := func(t *testing.T) string { return t.Name() + "." }
+	opts := storetest.MiddlewareOptions{
 		Stored: func(t *testing.T, id string) bool {
-			_, err := kv.Get(context.Background(), "web."+id)
+			_, err := kv.Get(context.Background(), prefix(t)+id)
 			if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 				t.Fatal(err)
 			}
@@ -323,18 +218,66 @@ func TestMiddleware(t *testing.T) {
 		Corrupt: map[string]func(t *testing.T, id string){
 			// Bytes the store did not write: no expiry header.
 			"RawValue": func(t *testing.T, id string) {
-				if _, err := kv.Put(context.Background(), "web."+id, []byte("garbage")); err != nil {
+				if _, err := kv.Put(context.Background(), prefix(t)+id, []byte("garbage")); err != nil {
 					t.Fatal(err)
 				}
 			},
 		},
-	})
+	}
+	for _, tc := range []struct {
+		name  string
+		chunk int
+	}{
+		{"Default", 0},
+		{"SmallChunks", 16}, // a signed-in session's record: about ten chunks
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.RunMiddleware(t, func(t *testing.T) session.Store {
+				st := newStore(t, kv, natsstore.Config{Prefix: prefix(t), ChunkSize: tc.chunk})
+				if !strings.Contains(t.Name(), "/CorruptRecord/") {
+					t.Cleanup(func() { wantNoChunksLeft(t, kv, st, prefix(t)) })
+				}
+				return st
+			}, opts)
+		})
+	}
+}
+
+// wantNoChunksLeft deletes through st every record under prefix, and then
+// fails t if any key is left under prefix.
+func wantNoChunksLeft(t *testing.T, kv jetstream.KeyValue, st *natsstore.Store, prefix string) {
+	t.Helper()
+	for _, key := range listKeys(t, kv, prefix+">") {
+		// A record's key is prefix + id; a chunk's adds ".<chunk set>.<n>".
+		if id := strings.TrimPrefix(key, prefix); !strings.Contains(id, ".") {
+			if err := st.Delete(context.Background(), id); err != nil {
+				t.Errorf("Delete(%s): %v", id, err)
+			}
+		}
+	}
+	if left := listKeys(t, kv, prefix+">"); len(left) > 0 {
+		t.Errorf("%d chunk keys left once every record under %s was deleted, such as %q", len(left), prefix, left[:min(len(left), 3)])
+	}
+}
+
+// listKeys returns the keys in kv that match filter.
+func listKeys(t *testing.T, kv jetstream.KeyValue, filter string) []string {
+	t.Helper()
+	lister, err := kv.ListKeysFiltered(context.Background(), filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for key := range lister.Keys() {
+		keys = append(keys, key)
+	}
+	return keys
 }
 
 // TestSeveralInstances: two apps, each with its own connection and store,
 // on one bucket.
 func TestSeveralInstances(t *testing.T) {
-	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
+	kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
 	storetest.RunSeveralInstances(t, func(t *testing.T) session.Store {
 		js, err := jetstream.New(connect(t, natsURL))
 		if err != nil {
@@ -346,81 +289,4 @@ func TestSeveralInstances(t *testing.T) {
 		}
 		return newStore(t, own, natsstore.Config{})
 	})
-}
-
-// ------------------------------------------------------------------ fault
-
-// proxied returns a store on kv's bucket through a connection to addr
-// (a proxy) that reconnects through addr alone, for ever, every 100ms.
-func proxied(t *testing.T, kv jetstream.KeyValue, addr string, opts ...nats.Option) (*nats.Conn, *natsstore.Store) {
-	t.Helper()
-	nc := connect(t, "nats://"+addr, append([]nats.Option{
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(100 * time.Millisecond),
-		nats.IgnoreDiscoveredServers(), // reconnect through the proxy only
-	}, opts...)...)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkv, err := js.KeyValue(context.Background(), kv.Bucket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, newStore(t, pkv, natsstore.Config{})
-}
-
-// TestServerDown runs the fault checks with and without the client's
-// reconnect buffer: requests made while disconnected wait in the buffer
-// until StoreTimeout, or fail at once without it.
-func TestServerDown(t *testing.T) {
-	u, err := url.Parse(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
-	for _, tc := range []struct {
-		name string
-		opts []nats.Option
-	}{
-		{"ReconnectBuffer", nil},
-		{"NoReconnectBuffer", []nats.Option{nats.ReconnectBufSize(-1)}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			storetest.RunFaults(t, func(t *testing.T, addr string) session.Store {
-				_, st := proxied(t, kv, addr, tc.opts...)
-				return st
-			}, u.Host, time.Second, storetest.FaultOptions{Reconnect: 10 * time.Second})
-		})
-	}
-}
-
-// TestNoReconnectBufferFailsFast: without the reconnect buffer, a request
-// made while the client knows it is disconnected fails at once, well within
-// StoreTimeout.
-func TestNoReconnectBufferFailsFast(t *testing.T) {
-	u, err := url.Parse(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, kv := bucket(t, connect(t, natsURL), sessionBucketTTL)
-	proxy := storetest.NewProxy(t, u.Host)
-	nc, st := proxied(t, kv, proxy.Addr(), nats.ReconnectBufSize(-1))
-	const timeout = 2 * time.Second
-	b := storetest.NewBrowser(t, storetest.NewApp(t, session.Config[string, string]{Store: st, StoreTimeout: timeout}))
-	b.Expect("POST", "/login", "ok")
-
-	proxy.Stop()
-	for deadline := time.Now().Add(5 * time.Second); nc.Status() != nats.RECONNECTING; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("client status %v 5s after the proxy stopped, want RECONNECTING", nc.Status())
-		}
-	}
-	start := time.Now()
-	if status, body := b.Do("GET", "/"); status != 500 || body != "Internal Server Error" {
-		t.Errorf("GET / while reconnecting = %d %q, want 500 %q", status, body, "Internal Server Error")
-	}
-	if d := time.Since(start); d > timeout/4 {
-		t.Errorf("a request while reconnecting without a buffer took %v, want an immediate failure", d)
-	}
 }

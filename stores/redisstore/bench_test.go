@@ -1,6 +1,6 @@
 package redisstore_test
 
-// The benchmarks run the core's bench scenarios (github.com/fibersession/session/bench)
+// The benchmarks run the core's bench scenarios (github.com/fibersession/session/internal/bench)
 // with this middleware on the Redis store ("ours") and Fiber v2's
 // middleware/session on the gofiber/storage Redis adapter
 // (github.com/gofiber/storage/redis/v3, whose Storage implements fiber v2's
@@ -19,12 +19,11 @@ import (
 
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/bench"
-	"github.com/fibersession/session/stores/redisstore"
 )
 
 func contenders(tb testing.TB) []bench.Contender {
 	ours, peer := newClient(tb), newClient(tb)
-	st := redisstore.New(ours, redisstore.Config{Prefix: testPrefix(tb, ours)})
+	st := newStore(tb, ours, testPrefix(tb, ours))
 	prefix := testPrefix(tb, peer)
 	return []bench.Contender{
 		bench.OursWith("ours", func() (session.Store, func()) { return st, nil }),

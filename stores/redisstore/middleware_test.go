@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"net/http/httptest"
 	"runtime"
 	"testing"
@@ -12,11 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fibersession/session"
-	"github.com/fibersession/session/stores/redisstore"
 	"github.com/fibersession/session/stores/storetest"
 )
-
-var testSecret = []byte("redis store test key, 32 bytes!!")
 
 // TestMiddleware runs the middleware-level checks, with a look at the key in
 // Redis itself.
@@ -24,7 +20,7 @@ func TestMiddleware(t *testing.T) {
 	admin := newClient(t)
 	prefix := testPrefix(t, admin)
 	storetest.RunMiddleware(t, func(t *testing.T) session.Store {
-		return redisstore.New(newClient(t), redisstore.Config{Prefix: prefix})
+		return newStore(t, newClient(t), prefix)
 	}, storetest.MiddlewareOptions{
 		Stored: func(t *testing.T, id string) bool {
 			n, err := admin.Exists(context.Background(), prefix+id).Result()
@@ -41,7 +37,7 @@ func TestMiddleware(t *testing.T) {
 func TestSeveralInstances(t *testing.T) {
 	prefix := testPrefix(t, newClient(t))
 	storetest.RunSeveralInstances(t, func(t *testing.T) session.Store {
-		return redisstore.New(newClient(t), redisstore.Config{Prefix: prefix})
+		return newStore(t, newClient(t), prefix)
 	})
 }
 
@@ -50,8 +46,9 @@ func TestSeveralInstances(t *testing.T) {
 // contexts (ContextTimeoutEnabled) so that Config.StoreTimeout bounds every
 // call; go-redis may wait up to a second before it dials again after a run
 // of failed dials, hence Reconnect. Then it checks that the store starts no
-// goroutines of its own: once the client is closed, its pool's goroutines
-// (such as the one that redials after a run of failed dials) end too.
+// goroutines of its own: once the caller closes the client, its pool's
+// goroutines (such as the one that redials after a run of failed dials) end
+// too, and nothing of the store's is left running.
 func TestRedisDown(t *testing.T) {
 	prefix := testPrefix(t, newClient(t))
 	// fasthttp starts a goroutine of its own, for good, with the first
@@ -74,7 +71,7 @@ func TestRedisDown(t *testing.T) {
 				ContextTimeoutEnabled: true,
 			})
 			t.Cleanup(func() { _ = c.Close() }) // before the proxy stops
-			return redisstore.New(c, redisstore.Config{Prefix: prefix})
+			return newStore(t, c, prefix)
 		}, redisAddr, time.Second, storetest.FaultOptions{Reconnect: 10 * time.Second})
 	})
 
@@ -83,45 +80,8 @@ func TestRedisDown(t *testing.T) {
 	for runtime.NumGoroutine() > goroutines {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines after Close, %d before the client:\n%s", runtime.NumGoroutine(), goroutines, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines after the client was closed, %d before it:\n%s", runtime.NumGoroutine(), goroutines, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// TestCloseClientThroughMiddleware: a store with CloseClient keeps its
-// client open across requests, and Manager.Close closes it.
-//
-// It fails while the session middleware keeps its *Manager (which has a
-// Close method) as a fasthttp user value: fasthttp's userData.Reset calls
-// Close on every io.Closer user value at the end of each request, so
-// Manager.Close, and with it the store's Close, runs after every request.
-func TestCloseClientThroughMiddleware(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: redisAddr})
-	t.Cleanup(func() { _ = c.Close() })
-	ping(t, c)
-	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, newClient(t)), CloseClient: true})
-	m, err := session.NewManager(session.Config[string, string]{Store: st, Secrets: [][]byte{testSecret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Use(m.Handler())
-	app.Get("/", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	for i := range 3 {
-		resp, err := app.Test(httptest.NewRequest("GET", "/", nil), -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if err := c.Ping(context.Background()).Err(); err != nil {
-			t.Fatalf("after request %d the store's client answers Ping with %v; the middleware closed the store", i+1, err)
-		}
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Ping(context.Background()).Err(); !errors.Is(err, redis.ErrClosed) {
-		t.Errorf("after Manager.Close the client answers Ping with %v, want redis.ErrClosed", err)
 	}
 }

@@ -4,7 +4,14 @@
 // Cluster each one goes to a single node.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
-//	app.Use(session.New(session.Config[User, Msg]{Secrets: keys, Store: redisstore.New(rdb)}))
+//	store, err := redisstore.New(ctx, rdb, redisstore.Config{})
+//	if err != nil {
+//		return err // Redis did not answer the PING
+//	}
+//	app.Use(session.New(session.Config[User, Msg]{Secrets: keys, Store: store, StoreTimeout: time.Second}))
+//
+// New sends one PING under its context, so that a wrong address or a server
+// that is down fails at start rather than with the first request.
 //
 // # Keys and TTL
 //
@@ -12,9 +19,10 @@
 // string value. Its time to live is the key's own expiry, kept to the
 // millisecond: Set is SET key data PX ttl (go-redis writes the same as EX
 // when the TTL is whole seconds), Touch is PEXPIRE key ttl. A TTL that is not
-// a whole number of milliseconds is rounded up. Redis never returns an
-// expired key, so an expired record is ErrNotFound at once, and Redis removes
-// it itself: there is no sweeper.
+// a whole number of milliseconds is rounded up, and one under a millisecond
+// becomes one millisecond (never 0, which would make a key that never
+// expires). Redis never returns an expired key, so an expired record is
+// ErrNotFound at once, and Redis removes it itself: there is no sweeper.
 //
 // # Round trips
 //
@@ -50,36 +58,46 @@
 //
 // # Timeouts
 //
-// The store adds no timeouts of its own; every call runs under the context
-// it is given, and a context that is already done fails the call before any
-// I/O with an error wrapping context.Canceled or context.DeadlineExceeded
-// (as does a call cut short by its context). go-redis ignores a context's
-// deadline during I/O unless the client is created with
-// ContextTimeoutEnabled: true; otherwise a call is bounded only by the
-// client's DialTimeout (default 5s), ReadTimeout and WriteTimeout (default
-// 3s), repeated for DialerRetries (default 5 dial attempts, 100ms apart) and
-// MaxRetries (default 3 retries). With Redis down that can hold a request for
-// seconds. For a session store, create the client with ContextTimeoutEnabled
-// and set session.Config.StoreTimeout (say 1s), and consider fewer retries,
-// so that an outage answers requests with an error quickly.
+// The store adds no timeouts of its own; every call, and New's PING, runs
+// under the context it is given, and a context that is already done fails
+// the call before any I/O with an error wrapping context.Canceled or
+// context.DeadlineExceeded (as does a call cut short by its context).
+// go-redis ignores a context's deadline during I/O unless the client is
+// created with ContextTimeoutEnabled: true; otherwise a call is bounded only
+// by the client's DialTimeout (default 5s), ReadTimeout and WriteTimeout
+// (default 3s), repeated for DialerRetries (default 5 dial attempts, 100ms
+// apart) and MaxRetries (default 3 retries). With Redis down that can hold a
+// request for seconds. For a session store, create the client with
+// ContextTimeoutEnabled and set session.Config.StoreTimeout (say 1s), and
+// consider fewer retries, so that an outage answers requests with an error
+// quickly.
+//
+// # Errors
+//
+// A missing or expired record is session.ErrNotFound (go-redis's redis.Nil
+// never leaves the store). Every other error names the package and the
+// operation ("redisstore: get: ...", "redisstore: ping: ...") and wraps
+// go-redis's error.
 //
 // # Ownership
 //
-// The store does not own the client: Close does nothing unless
-// Config.CloseClient is set, so one client can serve sessions and the rest of
-// the application. The store starts no goroutines.
+// The client stays the caller's: the store never closes it, so one client
+// can serve sessions and the rest of the application; close it when the
+// application is done with it. The store holds nothing else (it starts no
+// goroutines), so it has no Close, and session.Manager.Close leaves the
+// client open.
 package redisstore
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/ctxerr"
+	"github.com/fibersession/session/internal/ttl"
 )
 
 // Config holds the store's options. The zero value is the default.
@@ -87,46 +105,30 @@ type Config struct {
 	// Prefix is put before every session id to make the Redis key.
 	// Default: "session:".
 	Prefix string
-
-	// CloseClient makes Close close the client. Default: false, the store
-	// does not own the client and Close leaves it open.
-	CloseClient bool
 }
 
 // Store is a session.Store on Redis. It implements session.Toucher,
-// session.TTLGetter, session.CompareAndSetter and session.Closer, and is
-// safe for concurrent use.
+// session.TTLGetter and session.CompareAndSetter, and is safe for concurrent
+// use. It has no Close: the client is the caller's.
 type Store struct {
-	client      redis.UniversalClient
-	prefix      string
-	closeClient bool
-
-	closeOnce sync.Once
-	closeErr  error
+	client redis.UniversalClient
+	prefix string
 }
 
-var (
-	_ session.Store            = (*Store)(nil)
-	_ session.Toucher          = (*Store)(nil)
-	_ session.TTLGetter        = (*Store)(nil)
-	_ session.CompareAndSetter = (*Store)(nil)
-	_ session.Closer           = (*Store)(nil)
-)
-
-// New returns a store on client configured by cfg (at most one; none means
-// the defaults). It panics if client is nil.
-func New(client redis.UniversalClient, cfg ...Config) *Store {
+// New returns a store on client configured by cfg, once the server has
+// answered a PING sent under ctx. It fails if client is nil or the PING
+// fails. The client stays the caller's, who closes it.
+func New(ctx context.Context, client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
-		panic("redisstore: nil client")
+		return nil, errors.New("redisstore: nil client")
 	}
-	var c Config
-	if len(cfg) > 0 {
-		c = cfg[0]
+	if err := client.Ping(ctx).Err(); err != nil {
+		return nil, ctxerr.Wrap(ctx, "redisstore: ping", err)
 	}
-	if c.Prefix == "" {
-		c.Prefix = "session:"
+	if cfg.Prefix == "" {
+		cfg.Prefix = "session:"
 	}
-	return &Store{client: client, prefix: c.Prefix, closeClient: c.CloseClient}
+	return &Store{client: client, prefix: cfg.Prefix}, nil
 }
 
 // Key returns the Redis key of the record under id.
@@ -136,11 +138,14 @@ func (s *Store) Key(id string) string { return s.prefix + id }
 // is absent or expired.
 func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, ctxerr.Wrap(ctx, "redisstore: get", err)
 	}
 	data, err := s.client.Get(ctx, s.Key(id)).Bytes()
-	if err != nil {
-		return nil, s.fail(ctx, err)
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, session.ErrNotFound
+	case err != nil:
+		return nil, ctxerr.Wrap(ctx, "redisstore: get", err)
 	}
 	return data, nil
 }
@@ -151,56 +156,57 @@ func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
 // TTL of -1, "unknown".
 func (s *Store) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, 0, ctxerr.Wrap(ctx, "redisstore: get ttl", err)
 	}
 	key := s.Key(id)
 	pipe := s.client.Pipeline()
 	get := pipe.Get(ctx, key)
 	pttl := pipe.PTTL(ctx, key)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, s.fail(ctx, err)
-	}
-	data, err := get.Bytes()
-	if err != nil {
-		return nil, 0, s.fail(ctx, err)
-	}
-	ttl, err := pttl.Result()
+	// Exec returns the first command's error: redis.Nil only from GET.
+	_, err := pipe.Exec(ctx)
 	switch {
-	case err != nil:
-		return nil, 0, s.fail(ctx, err)
-	case ttl == -2: // gone between GET and PTTL
+	case errors.Is(err, redis.Nil):
 		return nil, 0, session.ErrNotFound
-	case ttl < 0:
-		return data, -1, nil
+	case err != nil:
+		return nil, 0, ctxerr.Wrap(ctx, "redisstore: get ttl", err)
 	}
-	return data, ttl, nil
+	switch left := pttl.Val(); {
+	case left == -2: // gone between GET and PTTL
+		return nil, 0, session.ErrNotFound
+	case left < 0:
+		return []byte(get.Val()), -1, nil
+	default:
+		return []byte(get.Val()), left, nil
+	}
 }
 
-// Set stores data under id for ttl (SET key data PX ttl), replacing any
-// record and its TTL.
-func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
+// Set stores data under id for d (SET key data PX d), replacing any record
+// and its TTL.
+func (s *Store) Set(ctx context.Context, id string, data []byte, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return ctxerr.Wrap(ctx, "redisstore: set", err)
 	}
-	return s.fail(ctx, s.client.Set(ctx, s.Key(id), data, roundMs(ttl)).Err())
+	err := s.client.Set(ctx, s.Key(id), data, ttl.Round(d, time.Millisecond)).Err()
+	return ctxerr.Wrap(ctx, "redisstore: set", err)
 }
 
-// Touch sets the remaining time to live of the record under id to ttl
-// (PEXPIRE key ttl). A missing record is not an error and is not created.
-func (s *Store) Touch(ctx context.Context, id string, ttl time.Duration) error {
+// Touch sets the remaining time to live of the record under id to d
+// (PEXPIRE key d). A missing record is not an error and is not created.
+func (s *Store) Touch(ctx context.Context, id string, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return ctxerr.Wrap(ctx, "redisstore: touch", err)
 	}
-	return s.fail(ctx, s.client.PExpire(ctx, s.Key(id), roundMs(ttl)).Err())
+	err := s.client.PExpire(ctx, s.Key(id), ttl.Round(d, time.Millisecond)).Err()
+	return ctxerr.Wrap(ctx, "redisstore: touch", err)
 }
 
 // Delete removes the record under id (DEL key). Deleting a missing record is
 // not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return ctxerr.Wrap(ctx, "redisstore: delete", err)
 	}
-	return s.fail(ctx, s.client.Del(ctx, s.Key(id)).Err())
+	return ctxerr.Wrap(ctx, "redisstore: delete", s.client.Del(ctx, s.Key(id)).Err())
 }
 
 // casScript is CompareAndSet: KEYS[1] the key, ARGV[1] the new data,
@@ -214,55 +220,26 @@ end
 return 0
 `)
 
-// CompareAndSet stores data under id for ttl only if the record stored now
+// CompareAndSet stores data under id for d only if the record stored now
 // is byte for byte old, or, with a nil old, only if there is none. With a nil
 // old it is SET ... NX; otherwise one Lua script (EVALSHA, falling back to
 // EVAL when the server does not have it cached). It reports whether it wrote.
-func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error) {
+func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, d time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return false, ctxerr.Wrap(ctx, "redisstore: compare-and-set", err)
 	}
+	px := ttl.Round(d, time.Millisecond)
+	var wrote bool
+	var err error
 	if old == nil {
-		ok, err := s.client.SetNX(ctx, s.Key(id), data, roundMs(ttl)).Result()
-		if err != nil {
-			return false, s.fail(ctx, err)
-		}
-		return ok, nil
+		wrote, err = s.client.SetNX(ctx, s.Key(id), data, px).Result()
+	} else {
+		var n int64
+		n, err = casScript.Run(ctx, s.client, []string{s.Key(id)}, data, px.Milliseconds(), old).Int64()
+		wrote = n == 1
 	}
-	n, err := casScript.Run(ctx, s.client, []string{s.Key(id)}, data, roundMs(ttl).Milliseconds(), old).Int64()
 	if err != nil {
-		return false, s.fail(ctx, err)
+		return false, ctxerr.Wrap(ctx, "redisstore: compare-and-set", err)
 	}
-	return n == 1, nil
-}
-
-// Close closes the client if Config.CloseClient is set, once however often it
-// is called, and otherwise does nothing. The store has no goroutines to stop.
-func (s *Store) Close() error {
-	if !s.closeClient {
-		return nil
-	}
-	s.closeOnce.Do(func() { s.closeErr = s.client.Close() })
-	return s.closeErr
-}
-
-// fail maps go-redis's "no such key" to session.ErrNotFound and makes an
-// error that happened because ctx ended also wrap ctx's error.
-func (s *Store) fail(ctx context.Context, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, redis.Nil):
-		return session.ErrNotFound
-	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
-		return fmt.Errorf("%w: %w", ctx.Err(), err)
-	}
-	return err
-}
-
-// roundMs rounds ttl up to whole milliseconds, the precision Redis keeps,
-// and to at least one: a zero TTL would make SET write a key that never
-// expires.
-func roundMs(ttl time.Duration) time.Duration {
-	return max(ttl+time.Millisecond-1, time.Millisecond).Truncate(time.Millisecond)
+	return wrote, nil
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,23 +20,35 @@ import (
 // redisAddr is the Redis the tests use: SESSION_REDIS_ADDR or loopback.
 var redisAddr = storetest.Addr("SESSION_REDIS_ADDR", "127.0.0.1:6379")
 
+// The store's capabilities, checked at compile time.
+var _ interface {
+	session.TTLGetter
+	session.Toucher
+	session.CompareAndSetter
+} = (*redisstore.Store)(nil)
+
 // newClient returns a client of the test Redis, closed when the test ends,
 // or skips (fails with SESSION_REQUIRE_SERVERS=1) when Redis is unreachable.
 func newClient(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = c.Close() })
-	ping(t, c)
-	return c
-}
-
-func ping(t testing.TB, c redis.UniversalClient) {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		storetest.Unavailable(t, "Redis at "+redisAddr, err)
 	}
+	return c
+}
+
+// newStore returns a store on c under prefix ("": the default).
+func newStore(t testing.TB, c redis.UniversalClient, prefix string) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.New(context.Background(), c, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // testPrefix returns a key prefix of its own for one test, and deletes every
@@ -42,9 +56,7 @@ func ping(t testing.TB, c redis.UniversalClient) {
 // not see one another's records.
 func testPrefix(t testing.TB, c redis.UniversalClient) string {
 	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "sessiontest:" + hex.EncodeToString(b) + ":"
+	prefix := "sessiontest:" + randomHex(8) + ":"
 	t.Cleanup(func() { deletePrefix(t, c, prefix) })
 	return prefix
 }
@@ -73,30 +85,64 @@ func deletePrefix(t testing.TB, c redis.UniversalClient, prefix string) {
 	}
 }
 
-func randomID() string {
-	b := make([]byte, 32)
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
+func randomID() string { return randomHex(32) }
+
 func TestConformance(t *testing.T) {
-	admin := newClient(t)
-	prefix := testPrefix(t, admin)
-	// Every store gets a client of its own that its Close closes, so the
-	// suite's Close subtest exercises Config.CloseClient without breaking
-	// the other subtests. No capability is skipped.
+	c := newClient(t)
+	st := newStore(t, c, testPrefix(t, c))
+	// The Close subtest is skipped: the store has no Close (the client is
+	// the caller's). No other capability is skipped.
 	//
 	// TTLGranularity is one millisecond, not zero: Redis stores an expiry as
 	// its millisecond clock at the write plus the TTL, and PTTL subtracts its
 	// millisecond clock at the read, so a TTL read back right after a write
 	// can be up to 1ms below the TTL minus the time that really passed (seen:
 	// "59m59.999s left, want at least 59m59.999464s").
-	storetest.Run(t, func(t *testing.T) session.Store {
-		c := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
-		st := redisstore.New(c, redisstore.Config{Prefix: prefix, CloseClient: true})
-		t.Cleanup(func() { _ = st.Close() })
-		return st
-	}, storetest.Options{TTLGranularity: time.Millisecond})
+	storetest.Run(t, func(*testing.T) session.Store { return st }, storetest.Options{TTLGranularity: time.Millisecond})
+}
+
+// TestNew: New refuses a nil client and fails, naming the PING, when the
+// server does not answer or its context is done.
+func TestNew(t *testing.T) {
+	if st, err := redisstore.New(context.Background(), nil, redisstore.Config{}); err == nil || st != nil {
+		t.Errorf("New(nil client) = %v, %v; want an error", st, err)
+	}
+	// Nothing listens on a port that was just closed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	down := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = down.Close() })
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, tc := range map[string]struct {
+		ctx    context.Context
+		client redis.UniversalClient
+		is     error // also matched, when set
+	}{
+		"ServerDown":  {context.Background(), down, nil},
+		"DoneContext": {canceled, newClient(t), context.Canceled},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, err := redisstore.New(tc.ctx, tc.client, redisstore.Config{})
+			if err == nil || st != nil {
+				t.Fatalf("New = %v, %v; want an error", st, err)
+			}
+			if !strings.HasPrefix(err.Error(), "redisstore: ping: ") || tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("New: %v; want a \"redisstore: ping: \" error (matching %v)", err, tc.is)
+			}
+		})
+	}
 }
 
 // TestKeys pins the key layout: Prefix + id, default "session:", with the TTL
@@ -105,9 +151,9 @@ func TestConformance(t *testing.T) {
 func TestKeys(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
-	a := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
-	b := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
-	def := redisstore.New(c)
+	a := newStore(t, c, testPrefix(t, c))
+	b := newStore(t, c, testPrefix(t, c))
+	def := newStore(t, c, "")
 	id := randomID()
 	t.Cleanup(func() { c.Del(context.Background(), "session:"+id) })
 
@@ -146,7 +192,7 @@ func TestKeys(t *testing.T) {
 func TestTTLPrecision(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
-	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	st := newStore(t, c, testPrefix(t, c))
 	for _, tc := range []struct {
 		ttl, lo, hi time.Duration
 	}{
@@ -171,7 +217,7 @@ func TestTTLPrecision(t *testing.T) {
 func TestGetTTLNoExpiry(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
-	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	st := newStore(t, c, testPrefix(t, c))
 	id := randomID()
 	if err := c.Set(ctx, st.Key(id), "forever", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -182,59 +228,40 @@ func TestGetTTLNoExpiry(t *testing.T) {
 	}
 }
 
-// TestCompareAndSetWrongType: a key of another type under the session
-// key is an error, not a silent overwrite or a "not equal".
-func TestCompareAndSetWrongType(t *testing.T) {
+// TestWrongType: a key of another type under the session key makes reads
+// and compare-and-set fail with an error that names the operation, not a
+// missing record, a silent overwrite or a "not equal".
+func TestWrongType(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
-	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, c)})
+	st := newStore(t, c, testPrefix(t, c))
 	id := randomID()
 	if err := c.RPush(ctx, st.Key(id), "a list").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := st.CompareAndSet(ctx, id, []byte("x"), []byte("y"), time.Minute); err == nil || ok {
-		t.Errorf("CompareAndSet over a list = %v, %v; want an error", ok, err)
+	for op, call := range map[string]func() error{
+		"get": func() error {
+			_, err := st.Get(ctx, id)
+			return err
+		},
+		"get ttl": func() error {
+			_, _, err := st.GetTTL(ctx, id)
+			return err
+		},
+		"compare-and-set": func() error {
+			ok, err := st.CompareAndSet(ctx, id, []byte("x"), []byte("y"), time.Minute)
+			if ok {
+				t.Error("CompareAndSet over a list reported a write")
+			}
+			return err
+		},
+	} {
+		want := "redisstore: " + op + ": WRONGTYPE"
+		if err := call(); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s over a list: %v; want an error starting %q", op, err, want)
+		}
 	}
 	if n := c.LLen(ctx, st.Key(id)).Val(); n != 1 {
 		t.Errorf("the list has %d items after CompareAndSet, want 1", n)
 	}
-}
-
-// TestClose: by default the store leaves the client open; with CloseClient
-// it closes it, once.
-func TestClose(t *testing.T) {
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name       string
-		close      bool
-		wantClosed bool
-	}{
-		{"Default", false, false},
-		{"CloseClient", true, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := redis.NewClient(&redis.Options{Addr: redisAddr})
-			t.Cleanup(func() { _ = c.Close() })
-			ping(t, c)
-			st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, newClient(t)), CloseClient: tc.close})
-			for range 2 {
-				if err := st.Close(); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-			}
-			err := c.Ping(ctx).Err()
-			if closed := errors.Is(err, redis.ErrClosed); closed != tc.wantClosed {
-				t.Errorf("after Close the client answers Ping with %v; closed = %v, want %v", err, closed, tc.wantClosed)
-			}
-		})
-	}
-}
-
-func TestNewNilClient(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("New(nil) did not panic")
-		}
-	}()
-	redisstore.New(nil)
 }

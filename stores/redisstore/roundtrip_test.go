@@ -7,89 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/fibersession/session"
-	"github.com/fibersession/session/stores/redisstore"
 	"github.com/fibersession/session/stores/storetest"
 )
-
-// tripCounter is a go-redis hook that records every round trip a client
-// makes: one entry per command, one per pipeline (its commands joined by
-// "+").
-type tripCounter struct {
-	mu    sync.Mutex
-	trips []string
-}
-
-func (h *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.add(cmd.Name())
-		return next(ctx, cmd)
-	}
-}
-
-func (h *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		names := make([]string, len(cmds))
-		for i, c := range cmds {
-			names[i] = c.Name()
-		}
-		h.add(strings.Join(names, "+"))
-		return next(ctx, cmds)
-	}
-}
-
-func (h *tripCounter) add(name string) {
-	h.mu.Lock()
-	h.trips = append(h.trips, name)
-	h.mu.Unlock()
-}
-
-// take returns the round trips recorded since the last take.
-func (h *tripCounter) take() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.trips
-	h.trips = nil
-	return t
-}
-
-// commandStats returns the calls per command from INFO commandstats
-// ("cmdstat_get:calls=12,usec=..." gives "get": 12).
-func commandStats(t *testing.T, c redis.UniversalClient) map[string]int64 {
-	t.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats := make(map[string]int64)
-	for line := range strings.Lines(info) {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for field := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(field, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					t.Fatalf("commandstats line %q: %v", line, err)
-				}
-				stats[strings.TrimPrefix(name, "cmdstat_")] = n
-			}
-		}
-	}
-	if len(stats) == 0 {
-		t.Fatalf("no cmdstat_ lines in INFO commandstats: %q", info)
-	}
-	return stats
-}
 
 // TestRoundTrips measures the round trips a request through the middleware
 // costs with this store, per kind of request. The counts asserted are the
@@ -103,7 +26,7 @@ func TestRoundTrips(t *testing.T) {
 	c := newClient(t)      // the store's client
 	hook := &tripCounter{} // counts c's round trips
 	c.AddHook(hook)
-	st := redisstore.New(c, redisstore.Config{Prefix: testPrefix(t, admin)})
+	st := newStore(t, c, testPrefix(t, admin))
 	const idle, interval = 24 * time.Hour, time.Minute
 	b := storetest.NewBrowser(t, storetest.NewApp(t, session.Config[string, string]{Store: st, IdleTimeout: idle, TouchInterval: interval}))
 
@@ -113,84 +36,42 @@ func TestRoundTrips(t *testing.T) {
 	b.Expect("GET", "/", "user=ada flash=Welcome back")
 	b.Expect("POST", "/visit", "1")
 	visits := 1
-	var signedIn string // the signed-in cookie, restored by kinds that change it
-	signedIn = b.Cookie()
+	signedIn := b.Cookie() // restored by the kinds that change it
 
-	type kind struct {
+	// The steps of the requests and of their preparation.
+	expect := func(method, path, want string) func() { return func() { b.Expect(method, path, want) } }
+	cookie := func(value string) func() { return func() { b.SetCookie(value) } }
+	steps := func(fs ...func()) func() {
+		return func() {
+			for _, f := range fs {
+				f()
+			}
+		}
+	}
+	read := expect("GET", "/", "user=ada flash=")
+	visit := func() {
+		visits++
+		b.Expect("POST", "/visit", strconv.Itoa(visits))
+	}
+	// dueTouch cuts the record's TTL as if two touch intervals had passed
+	// since the last write or touch; the next request then touches once.
+	dueTouch := func() { admin.PExpire(ctx, st.Key(storetest.SessionID(signedIn)), idle-2*interval) }
+
+	kinds := []struct {
 		name   string
 		n      int
 		before func() // before each request, not counted
 		req    func()
 		want   []string // the store client's round trips per request
-	}
-	kinds := []kind{
-		{
-			name: "no cookie, session not changed", n: 100,
-			before: func() { b.SetCookie("") },
-			req:    func() { b.Expect("GET", "/", "user= flash=") },
-			want:   nil,
-		},
-		{
-			name: "sign-in without a session (new id, flash)", n: 100,
-			before: func() { b.SetCookie("") },
-			req:    func() { b.Expect("POST", "/login", "ok") },
-			want:   []string{"set"},
-		},
-		{
-			name: "sign-in with a session (RegenerateID(true), flash)", n: 100,
-			before: func() {
-				b.SetCookie("")
-				b.Expect("POST", "/visit", "1")
-			},
-			req:  func() { b.Expect("POST", "/login", "ok") },
-			want: []string{"get+pttl", "set", "del"},
-		},
-		{
-			name: "read-only", n: 100,
-			before: func() { b.SetCookie(signedIn) },
-			req:    func() { b.Expect("GET", "/", "user=ada flash=") },
-			want:   []string{"get+pttl"},
-		},
-		{
-			name: "one value changed", n: 100,
-			before: func() { b.SetCookie(signedIn) },
-			req: func() {
-				visits++
-				b.Expect("POST", "/visit", strconv.Itoa(visits))
-			},
-			want: []string{"get+pttl", "evalsha"},
-		},
-		{
-			// The record's TTL is cut as if two touch intervals had passed
-			// since the last write or touch; the request then touches once.
-			name: "read-only, touch due", n: 20,
-			before: func() {
-				b.SetCookie(signedIn)
-				admin.PExpire(ctx, st.Key(storetest.SessionID(signedIn)), idle-2*interval)
-			},
-			req:  func() { b.Expect("GET", "/", "user=ada flash=") },
-			want: []string{"get+pttl", "pexpire"},
-		},
-		{
-			name: "read-only right after a touch", n: 20,
-			before: func() {
-				b.SetCookie(signedIn)
-				admin.PExpire(ctx, st.Key(storetest.SessionID(signedIn)), idle-2*interval)
-				b.Expect("GET", "/", "user=ada flash=") // touches
-			},
-			req:  func() { b.Expect("GET", "/", "user=ada flash=") },
-			want: []string{"get+pttl"},
-		},
-		{
-			name: "sign-out (Destroy)", n: 100,
-			before: func() {
-				b.SetCookie("")
-				b.Expect("POST", "/login", "ok")
-				b.Expect("GET", "/", "user=ada flash=Welcome back")
-			},
-			req:  func() { b.Expect("POST", "/destroy", "ok") },
-			want: []string{"get+pttl", "del"},
-		},
+	}{
+		{"no cookie, session not changed", 100, cookie(""), expect("GET", "/", "user= flash="), nil},
+		{"sign-in without a session (new id, flash)", 100, cookie(""), expect("POST", "/login", "ok"), []string{"set"}},
+		{"sign-in with a session (RegenerateID(true), flash)", 100, steps(cookie(""), expect("POST", "/visit", "1")), expect("POST", "/login", "ok"), []string{"get+pttl", "set", "del"}},
+		{"read-only", 100, cookie(signedIn), read, []string{"get+pttl"}},
+		{"one value changed", 100, cookie(signedIn), visit, []string{"get+pttl", "evalsha"}},
+		{"read-only, touch due", 20, steps(cookie(signedIn), dueTouch), read, []string{"get+pttl", "pexpire"}},
+		{"read-only right after a touch", 20, steps(cookie(signedIn), dueTouch, read), read, []string{"get+pttl"}},
+		{"sign-out (Destroy)", 100, steps(cookie(""), expect("POST", "/login", "ok"), expect("GET", "/", "user=ada flash=Welcome back")), expect("POST", "/destroy", "ok"), []string{"get+pttl", "del"}},
 	}
 
 	var table strings.Builder
@@ -199,9 +80,7 @@ func TestRoundTrips(t *testing.T) {
 	for _, k := range kinds {
 		delta := make(map[string]int64)
 		for i := range k.n {
-			if k.before != nil {
-				k.before()
-			}
+			k.before()
 			hook.take()
 			// The server's counts are taken around the request alone, so
 			// that the preparation in before is not counted. The first INFO

@@ -7,16 +7,17 @@ package sqlitestore_test
 //	go test -run '^$' -bench . -benchmem -count 3
 
 import (
+	"path/filepath"
 	"testing"
 
-	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/bench"
+	"github.com/fibersession/session/internal/sqlstore/sqltest"
 	"github.com/fibersession/session/stores/sqlitestore"
 )
 
 func contenders(tb testing.TB) []bench.Contender {
-	st := newStore(tb, openDB(tb), sqlitestore.Config{})
-	return []bench.Contender{bench.OursWith("ours", func() (session.Store, func()) { return st, nil })}
+	db := openDB(tb, filepath.Join(tb.TempDir(), "bench.db"))
+	return sqltest.Contenders(sqltest.Open(tb, sqlitestore.New, db, sqlitestore.Config{}), nil)
 }
 
 func BenchmarkScenarios(b *testing.B) { bench.RunAll(b, contenders(b)) }

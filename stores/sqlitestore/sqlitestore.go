@@ -3,35 +3,44 @@
 // "sqlite"): the embedded, persistent store for an app that runs on one
 // machine.
 //
-//	store, err := sqlitestore.Open("sessions.db", sqlitestore.Config{})
+//	store, err := sqlitestore.Open(ctx, "sessions.db", sqlitestore.Config{})
 //	...
 //	defer store.Close()
 //
 // # Table and TTL
 //
 // Records live in one table (Config.Table, default "sessions"), created on
-// demand with an index on its expiry:
+// demand with an index on its expiry unless Config.SkipCreate is set:
 //
-//	id         TEXT PRIMARY KEY
-//	data       BLOB NOT NULL
-//	expires_at INTEGER NOT NULL  -- Unix milliseconds, from the app's clock
-//	version    INTEGER NOT NULL  -- 1 on insert, +1 on every write of data
+//	CREATE TABLE IF NOT EXISTS "sessions" (
+//		id         TEXT    PRIMARY KEY,
+//		data       BLOB    NOT NULL,
+//		expires_at INTEGER NOT NULL,          -- Unix milliseconds, from the app's clock
+//		version    INTEGER NOT NULL DEFAULT 1 -- +1 on every write of data
+//	);
+//	CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+//
+// The table name is a plain identifier (letters, digits, underscores), always
+// quoted. It cannot be qualified with a schema: a table in an attached
+// database would need the ATTACH on every connection of the pool.
 //
 // A record's TTL becomes its absolute expiry in expires_at. Every read and
 // conditional write compares it with the current time, so an expired row is
-// never returned, touched or compared equal even before it is removed; a
-// background cleanup deletes expired rows every Config.CleanupInterval (and
-// Cleanup does it on demand). Expiries are kept to the millisecond.
+// never returned, touched or compared equal even before it is removed.
+// Expired rows are deleted by DeleteExpired, in batches of 1000 so that other
+// writers wait little, which a background cleanup calls every
+// Config.CleanupInterval; Close stops it. Expiries are kept to the
+// millisecond.
 //
 // # Compare-and-set
 //
 // CompareAndSet is one statement, so SQLite's write lock makes it atomic.
 // With a nil old it is an upsert that replaces only an expired row:
 //
-//	INSERT INTO sessions (id, data, expires_at, version) VALUES (?, ?, ?, 1)
-//	ON CONFLICT(id) DO UPDATE SET data = excluded.data,
-//	  expires_at = excluded.expires_at, version = sessions.version + 1
-//	WHERE sessions.expires_at <= ?
+//	INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)
+//	ON CONFLICT (id) DO UPDATE SET data = excluded.data,
+//	  expires_at = excluded.expires_at, version = version + 1
+//	WHERE expires_at <= ?
 //
 // and with a non-nil old it updates the live row only if it holds exactly
 // old (SQLite compares blobs byte for byte):
@@ -56,66 +65,98 @@
 // transactions and SQLITE_BUSY still appears, db.SetMaxOpenConns(1)
 // serialises everything in the pool at the cost of concurrent reads.
 //
-// Every method passes its context to database/sql, which refuses a done
-// context and interrupts a running statement when it is cancelled; a
-// statement waiting for the write lock may wait up to busy_timeout.
+// The store adds no timeouts of its own. Every method passes its context to
+// database/sql, which refuses a done context and interrupts a running
+// statement when it is cancelled (the error then matches context.Canceled or
+// context.DeadlineExceeded); a statement waiting for the write lock may wait
+// up to busy_timeout.
+//
+// # Errors and ownership
+//
+// Every error of a database call starts with "sqlitestore: " and what
+// failed; a missing or expired record is session.ErrNotFound. A *sql.DB
+// passed to New stays the caller's: Close stops the cleanup and leaves it
+// open. A store made by Open owns the database it opened, and Close closes
+// it too.
 package sqlitestore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/fibersession/session"
-	"github.com/fibersession/session/internal/sweep"
+	"github.com/fibersession/session/internal/ctxerr"
+	"github.com/fibersession/session/internal/sqlstore"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
-// Config holds the store's options. The zero value is ready to use.
+// Config tunes the store. The zero value is usable: every field has a
+// default.
 type Config struct {
-	// Table is the table's name: letters, digits and underscores, not
-	// starting with a digit. Default: "sessions".
+	// Table is the table's name, a plain identifier [A-Za-z_][A-Za-z0-9_]*
+	// (no "schema." part). Default "sessions".
 	Table string
-
-	// CleanupInterval is how often a background goroutine deletes expired
-	// rows. A negative value runs no background cleanup (call Cleanup
-	// yourself). Default: 5 minutes.
+	// SkipCreate, when true, makes New and Open run no CREATE statement: the
+	// table and index must already exist (see the package doc).
+	SkipCreate bool
+	// CleanupInterval is how often expired rows are deleted in the
+	// background. Default (zero) 5 minutes; a negative value disables the
+	// cleanup (expired rows are still never returned; call DeleteExpired).
 	CleanupInterval time.Duration
+	// Logger receives the errors of the background cleanup. Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
-// Store is a session store on a SQLite table. It is safe for concurrent use.
+// ErrTable is returned by New and Open for a table name that is not a plain
+// identifier.
+var ErrTable = errors.New("sqlitestore: table must be [A-Za-z_][A-Za-z0-9_]*")
+
+var dialect = sqlstore.Dialect{
+	Name: "sqlitestore", Quote: `"`, Unqualified: true, ErrTable: ErrTable, NoRows: sql.ErrNoRows,
+	ExpiredArgs: func() []any { return []any{ms(time.Now())} },
+	SQL: sqlstore.Statements{
+		Create: []string{`CREATE TABLE IF NOT EXISTS {table} (
+	id         TEXT    PRIMARY KEY,
+	data       BLOB    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	version    INTEGER NOT NULL DEFAULT 1
+)`,
+			`CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at)`,
+		},
+		GetTTL: `SELECT data, expires_at FROM {table} WHERE id = ? AND expires_at > ?`,
+		Set:    upsert,
+		Insert: upsert + ` WHERE expires_at <= ?`,
+		Update: `UPDATE {table} SET data = ?, expires_at = ?, version = version + 1 WHERE id = ? AND expires_at > ? AND data = ?`,
+		Touch:  `UPDATE {table} SET expires_at = ? WHERE id = ? AND expires_at > ?`,
+		Delete: `DELETE FROM {table} WHERE id = ?`,
+		DeleteExpired: `DELETE FROM {table} WHERE rowid IN
+			(SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT {batch})`,
+	},
+}
+
+// upsert is Set, an insert that replaces any row. In DO UPDATE, a plain
+// column is the stored row's and excluded.column the new one's.
+const upsert = `INSERT INTO {table} (id, data, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, version = version + 1`
+
+// Store is a session store on a SQLite table. It implements
+// session.Toucher, session.TTLGetter, session.CompareAndSetter and
+// io.Closer. It is safe for concurrent use.
 type Store struct {
-	db    *sql.DB
-	ownDB bool // Open made db, so Close closes it
-
-	get, set, touch, insert, update, del, cleanup string
-
-	sweeper  *sweep.Loop // the background cleanup
-	closeErr error
-	once     sync.Once
+	db        *sqlstore.DB
+	closeFile func() error // set by Open: closes the database it opened, once
 }
-
-// Interface checks.
-var (
-	_ session.Store            = (*Store)(nil)
-	_ session.Toucher          = (*Store)(nil)
-	_ session.TTLGetter        = (*Store)(nil)
-	_ session.CompareAndSetter = (*Store)(nil)
-	_ session.Closer           = (*Store)(nil)
-)
-
-// cleanupBatch is how many rows one cleanup statement deletes at most, so
-// that it holds the write lock only briefly.
-const cleanupBatch = 1000
 
 // Open opens (creating if needed) the SQLite database file at path in WAL
 // mode with busy_timeout(5000) and synchronous(NORMAL), and returns a store
-// on it. Close closes the database too.
-func Open(path string, cfg Config) (*Store, error) {
+// on it, as New does. The store owns that database: Close closes it. ctx
+// bounds the setup New does and nothing else.
+func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		return nil, errors.New("sqlitestore: Open needs a database file; an in-memory database is private to each pooled connection")
 	}
@@ -124,92 +165,52 @@ func Open(path string, cfg Config) (*Store, error) {
 	db, err := sql.Open("sqlite", "file:"+esc+
 		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: %w", err)
+		return nil, ctxerr.Wrap(ctx, "sqlitestore: open", err)
 	}
-	s, err := New(db, cfg)
+	s, err := New(ctx, db, cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	s.ownDB = true
+	s.closeFile = sync.OnceValue(db.Close)
 	return s, nil
 }
 
-// New returns a store on db, creating the table and its index if they do
-// not exist, and starts the background cleanup. Close stops the cleanup but
-// leaves db open.
-func New(db *sql.DB, cfg Config) (*Store, error) {
-	if db == nil {
-		return nil, errors.New("sqlitestore: nil *sql.DB")
-	}
-	if cfg.Table == "" {
-		cfg.Table = "sessions"
-	}
-	if !validName(cfg.Table) {
-		return nil, fmt.Errorf("sqlitestore: invalid table name %q", cfg.Table)
-	}
-	if cfg.CleanupInterval == 0 {
-		cfg.CleanupInterval = 5 * time.Minute
-	}
-	t := `"` + cfg.Table + `"`
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (
-	id TEXT PRIMARY KEY,
-	data BLOB NOT NULL,
-	expires_at INTEGER NOT NULL,
-	version INTEGER NOT NULL DEFAULT 1
-)`); err != nil {
-		return nil, fmt.Errorf("sqlitestore: creating table %s: %w", t, err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS "`+cfg.Table+`_expires_at" ON `+t+` (expires_at)`); err != nil {
-		return nil, fmt.Errorf("sqlitestore: creating index on %s: %w", t, err)
-	}
-	s := &Store{
-		db:    db,
-		get:   `SELECT data, expires_at FROM ` + t + ` WHERE id = ? AND expires_at > ?`,
-		touch: `UPDATE ` + t + ` SET expires_at = ? WHERE id = ? AND expires_at > ?`,
-		set: `INSERT INTO ` + t + ` (id, data, expires_at, version) VALUES (?, ?, ?, 1)
-ON CONFLICT(id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, version = ` + t + `.version + 1`,
-		insert: `INSERT INTO ` + t + ` (id, data, expires_at, version) VALUES (?, ?, ?, 1)
-ON CONFLICT(id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, version = ` + t + `.version + 1
-WHERE ` + t + `.expires_at <= ?`,
-		update:  `UPDATE ` + t + ` SET data = ?, expires_at = ?, version = version + 1 WHERE id = ? AND expires_at > ? AND data = ?`,
-		del:     `DELETE FROM ` + t + ` WHERE id = ?`,
-		cleanup: `DELETE FROM ` + t + ` WHERE rowid IN (SELECT rowid FROM ` + t + ` WHERE expires_at <= ? LIMIT ` + fmt.Sprint(cleanupBatch) + `)`,
-	}
-	s.sweeper = sweep.Start(cfg.CleanupInterval, func(ctx context.Context) {
-		_, _ = s.Cleanup(ctx) // a busy or closed database: the next run tries again
-	})
-	return s, nil
+// New returns a store on db. Unless cfg.SkipCreate is set it creates the
+// table and its index if needed, using ctx for that and for nothing else. It
+// starts the background cleanup unless cfg.CleanupInterval is negative. A
+// nil db or a bad table name (ErrTable) is an error. Close leaves db open.
+func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
+	return sqlstore.New(ctx, sqlstore.SQL(db), sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db} })
 }
 
-func validName(name string) bool {
-	for i, c := range []byte(name) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
-		case '0' <= c && c <= '9' && i > 0:
-		default:
-			return false
-		}
+// DeleteExpired deletes every expired row now, in batches of 1000 so that
+// other writers wait little, and returns how many it deleted. The background
+// cleanup calls it every Config.CleanupInterval.
+func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
+	return s.db.DeleteExpired(ctx)
+}
+
+// Close stops the background cleanup, interrupting a running one, and
+// waits for it to exit; for a store made by Open it then closes the
+// database. Later calls return the first call's result.
+func (s *Store) Close() error {
+	_ = s.db.Close() // stops the cleanup; it has no error
+	if s.closeFile == nil {
+		return nil
 	}
-	return name != ""
+	if err := s.closeFile(); err != nil {
+		return ctxerr.Wrap(context.Background(), "sqlitestore: close", err)
+	}
+	return nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// wrap annotates err and makes sure it reports ctx's error when ctx is done.
-func wrap(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("sqlitestore: %w: %w", cerr, err)
-	}
-	return fmt.Errorf("sqlitestore: %w", err)
-}
-
 // Get returns the record under id, or session.ErrNotFound when there is
 // none or it has expired.
 func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
-	data, _, err := s.GetTTL(ctx, id)
+	data, _, err := s.db.Get(ctx, "get", s.db.SQL.GetTTL, id, ms(time.Now()))
 	return data, err
 }
 
@@ -217,24 +218,17 @@ func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
 // the same query.
 func (s *Store) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, error) {
 	now := time.Now()
-	var data []byte
-	var exp int64
-	err := s.db.QueryRowContext(ctx, s.get, id, ms(now)).Scan(&data, &exp)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, 0, session.ErrNotFound
-	case err != nil:
-		return nil, 0, wrap(ctx, err)
+	data, exp, err := s.db.Get(ctx, "get ttl", s.db.SQL.GetTTL, id, ms(now))
+	if err != nil {
+		return nil, 0, err
 	}
 	return data, time.UnixMilli(exp).Sub(now), nil
 }
 
 // Set stores data under id for ttl, replacing any row (upsert).
 func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
-	if _, err := s.db.ExecContext(ctx, s.set, id, nonNil(data), ms(time.Now().Add(ttl))); err != nil {
-		return wrap(ctx, err)
-	}
-	return nil
+	_, err := s.db.Exec(ctx, "set", s.db.SQL.Set, id, nonNil(data), ms(time.Now().Add(ttl)))
+	return err
 }
 
 // CompareAndSet stores data under id for ttl only if the live row holds
@@ -242,73 +236,28 @@ func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Durati
 // single statement (see the package documentation).
 func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error) {
 	now := time.Now()
-	var res sql.Result
+	var n int64
 	var err error
 	if old == nil {
-		res, err = s.db.ExecContext(ctx, s.insert, id, nonNil(data), ms(now.Add(ttl)), ms(now))
+		n, err = s.db.Exec(ctx, "compare-and-set", s.db.SQL.Insert, id, nonNil(data), ms(now.Add(ttl)), ms(now))
 	} else {
-		res, err = s.db.ExecContext(ctx, s.update, nonNil(data), ms(now.Add(ttl)), id, ms(now), old)
+		n, err = s.db.Exec(ctx, "compare-and-set", s.db.SQL.Update, nonNil(data), ms(now.Add(ttl)), id, ms(now), old)
 	}
-	if err != nil {
-		return false, wrap(ctx, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, wrap(ctx, err)
-	}
-	return n == 1, nil
+	return n == 1, err
 }
 
 // Touch sets the remaining time to live of the live row under id to ttl.
 // A missing or expired row is left alone (nil error).
 func (s *Store) Touch(ctx context.Context, id string, ttl time.Duration) error {
 	now := time.Now()
-	if _, err := s.db.ExecContext(ctx, s.touch, ms(now.Add(ttl)), id, ms(now)); err != nil {
-		return wrap(ctx, err)
-	}
-	return nil
+	_, err := s.db.Exec(ctx, "touch", s.db.SQL.Touch, ms(now.Add(ttl)), id, ms(now))
+	return err
 }
 
 // Delete removes the row under id. Deleting a missing id is not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, s.del, id); err != nil {
-		return wrap(ctx, err)
-	}
-	return nil
-}
-
-// Cleanup deletes every expired row now, in batches of 1000 so that other
-// writers wait little, and returns how many it deleted. The background
-// cleanup calls it every Config.CleanupInterval.
-func (s *Store) Cleanup(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		res, err := s.db.ExecContext(ctx, s.cleanup, ms(time.Now()))
-		if err != nil {
-			return total, wrap(ctx, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, wrap(ctx, err)
-		}
-		total += n
-		if n < cleanupBatch {
-			return total, nil
-		}
-	}
-}
-
-// Close stops the background cleanup, interrupting a running one, and
-// waits for it to exit; for a store made by Open it then closes the
-// database. Later calls return the first call's result.
-func (s *Store) Close() error {
-	s.once.Do(func() {
-		s.sweeper.Stop()
-		if s.ownDB {
-			s.closeErr = s.db.Close()
-		}
-	})
-	return s.closeErr
+	_, err := s.db.Exec(ctx, "delete", s.db.SQL.Delete, id)
+	return err
 }
 
 func nonNil(b []byte) []byte {

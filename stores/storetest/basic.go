@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 
@@ -10,10 +9,9 @@ import (
 )
 
 func (s *suite) testBasic(t *testing.T) {
-	ctx := context.Background()
+	st := s.store(t) // records have ids of their own: one store serves every subtest
 
 	t.Run("RoundTrip", func(t *testing.T) {
-		st := s.store(t)
 		id, data := newID(t), []byte("round trip")
 		set(t, st, id, data, longTTL)
 		wantData(t, st, id, data)
@@ -21,7 +19,6 @@ func (s *suite) testBasic(t *testing.T) {
 	})
 
 	t.Run("GetMissing", func(t *testing.T) {
-		st := s.store(t)
 		got, err := st.Get(ctx, newID(t))
 		if !errors.Is(err, session.ErrNotFound) {
 			t.Fatalf("Get of a missing id = %s, %v; want ErrNotFound", describe(got), err)
@@ -29,7 +26,6 @@ func (s *suite) testBasic(t *testing.T) {
 	})
 
 	t.Run("Delete", func(t *testing.T) {
-		st := s.store(t)
 		id, other := newID(t), newID(t)
 		set(t, st, id, []byte("doomed"), longTTL)
 		set(t, st, other, []byte("bystander"), longTTL)
@@ -44,7 +40,6 @@ func (s *suite) testBasic(t *testing.T) {
 	})
 
 	t.Run("DeleteMissing", func(t *testing.T) {
-		st := s.store(t)
 		id := newID(t)
 		if err := st.Delete(ctx, id); err != nil {
 			t.Fatalf("Delete of a missing id: %v, want nil", err)
@@ -53,7 +48,6 @@ func (s *suite) testBasic(t *testing.T) {
 	})
 
 	t.Run("SetReplaces", func(t *testing.T) {
-		st := s.store(t)
 		short := []byte("short")
 		long := bytes.Repeat([]byte("long value "), 100)
 		for _, step := range []struct {
@@ -75,7 +69,6 @@ func (s *suite) testBasic(t *testing.T) {
 	})
 
 	t.Run("SetAfterDelete", func(t *testing.T) {
-		st := s.store(t)
 		id := newID(t)
 		set(t, st, id, []byte("first"), longTTL)
 		if err := st.Delete(ctx, id); err != nil {
@@ -138,7 +131,7 @@ func (s *suite) testIDs(t *testing.T) {
 		wantData(t, st, id, value(id))
 	}
 	// Deleting one leaves its neighbours alone.
-	if err := st.Delete(context.Background(), ids[0]); err != nil {
+	if err := st.Delete(ctx, ids[0]); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	wantNotFound(t, st, ids[0])

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"sync"
 	"testing"
 
@@ -10,12 +9,7 @@ import (
 )
 
 func (s *suite) testCompareAndSet(t *testing.T) {
-	ctx := context.Background()
-	st := s.store(t)
-	cs, ok := st.(session.CompareAndSetter)
-	if !ok {
-		t.Skip("store does not implement session.CompareAndSetter")
-	}
+	st, cs := storeWith[session.CompareAndSetter](t, s)
 	cas := func(t *testing.T, id string, old, data []byte, want bool) {
 		t.Helper()
 		ok, err := cs.CompareAndSet(ctx, id, old, data, longTTL)

@@ -31,7 +31,6 @@ type ExpiredDeleter interface {
 func RunCleanup(t *testing.T, open func(t *testing.T, interval time.Duration) (st session.Store, rows func() int)) {
 	t.Helper()
 	t.Run("DeleteExpired", func(t *testing.T) {
-		ctx := context.Background()
 		st, rows := open(t, -1)
 		d, ok := st.(ExpiredDeleter)
 		if !ok {
@@ -56,7 +55,6 @@ func RunCleanup(t *testing.T, open func(t *testing.T, interval time.Duration) (s
 	})
 	t.Run("Background", func(t *testing.T) {
 		const interval = 10 * time.Millisecond
-		ctx := context.Background()
 		st, rows := open(t, interval)
 		closer, ok := st.(io.Closer)
 		if !ok {

@@ -9,11 +9,7 @@ import (
 // testClose closes a store of its own twice: the first Close must succeed,
 // the second must return (with any error) without panicking or blocking.
 func (s *suite) testClose(t *testing.T) {
-	st := s.store(t)
-	c, ok := st.(io.Closer)
-	if !ok {
-		t.Skip("store does not implement io.Closer")
-	}
+	_, c := storeWith[io.Closer](t, s)
 	type result struct {
 		err      error
 		panicked any

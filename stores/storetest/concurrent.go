@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,8 +12,6 @@ import (
 )
 
 func (s *suite) testConcurrent(t *testing.T) {
-	ctx := context.Background()
-
 	// Many goroutines each run the whole life of their own records.
 	t.Run("DistinctIDs", func(t *testing.T) {
 		st := s.store(t)

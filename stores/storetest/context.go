@@ -10,9 +10,9 @@ import (
 )
 
 func (s *suite) testContext(t *testing.T) {
-	canceled, cancel := context.WithCancel(context.Background())
+	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	expired, cancel2 := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 	defer cancel2()
 
 	for _, c := range []struct {
@@ -68,24 +68,18 @@ func (s *suite) testContext(t *testing.T) {
 				wantData(t, st, id, data)
 			})
 			t.Run("Touch", func(t *testing.T) {
-				to, ok := st.(session.Toucher)
-				if !ok {
-					t.Skip("store does not implement session.Toucher")
-				}
+				to := need[session.Toucher](t, st)
 				id := existing(t)
 				check(t, "Touch", to.Touch(ctx, id, longTTL))
 				wantData(t, st, id, data)
 				if tg, ok := st.(session.TTLGetter); ok {
-					if _, left, err := tg.GetTTL(context.Background(), id); err == nil && left > time.Minute+s.TTLGranularity {
+					if _, left, err := tg.GetTTL(ctx, id); err == nil && left > time.Minute+s.TTLGranularity {
 						t.Errorf("Touch with a done context extended the TTL to %v", left)
 					}
 				}
 			})
 			t.Run("GetTTL", func(t *testing.T) {
-				tg, ok := st.(session.TTLGetter)
-				if !ok {
-					t.Skip("store does not implement session.TTLGetter")
-				}
+				tg := need[session.TTLGetter](t, st)
 				got, _, err := tg.GetTTL(ctx, existing(t))
 				check(t, "GetTTL", err)
 				if got != nil {
@@ -93,10 +87,7 @@ func (s *suite) testContext(t *testing.T) {
 				}
 			})
 			t.Run("CompareAndSet", func(t *testing.T) {
-				cs, ok := st.(session.CompareAndSetter)
-				if !ok {
-					t.Skip("store does not implement session.CompareAndSetter")
-				}
+				cs := need[session.CompareAndSetter](t, st)
 				id := existing(t)
 				ok, err := cs.CompareAndSet(ctx, id, data, []byte("must not be written"), time.Minute)
 				check(t, "CompareAndSet", err)

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -35,7 +34,7 @@ func (s *suite) testExpiry(t *testing.T) {
 		wantPresentUntil(t, st, id, data, start.Add(ttl-g))
 		if tg, ok := st.(session.TTLGetter); ok {
 			before := time.Now()
-			_, left, err := tg.GetTTL(context.Background(), id)
+			_, left, err := tg.GetTTL(ctx, id)
 			after := time.Now()
 			if err == nil {
 				lo, hi := start.Add(ttl-g).Sub(after), setEnd.Add(ttl+g).Sub(before)
@@ -52,7 +51,6 @@ func (s *suite) testExpiry(t *testing.T) {
 
 		// An expired record is absent for every capability too, and
 		// nothing brings it back.
-		ctx := context.Background()
 		if tg, ok := st.(session.TTLGetter); ok {
 			if _, _, err := tg.GetTTL(ctx, id); !errors.Is(err, session.ErrNotFound) {
 				t.Errorf("GetTTL of an expired record: %v, want ErrNotFound", err)
@@ -94,11 +92,7 @@ func (s *suite) testExpiry(t *testing.T) {
 	})
 
 	run("Touch", func(t *testing.T) {
-		st := s.store(t)
-		to, ok := st.(session.Toucher)
-		if !ok {
-			t.Skip("store does not implement session.Toucher")
-		}
+		st, to := storeWith[session.Toucher](t, s)
 		id, data := newID(t), []byte("touched")
 		start := time.Now()
 		set(t, st, id, data, ttl)
@@ -106,7 +100,7 @@ func (s *suite) testExpiry(t *testing.T) {
 
 		sleepUntil(start.Add(ttl - g - margin))
 		touchStart := time.Now()
-		if err := to.Touch(context.Background(), id, extended); err != nil {
+		if err := to.Touch(ctx, id, extended); err != nil {
 			t.Fatalf("Touch: %v", err)
 		}
 		if touchStart.After(start.Add(ttl - g)) {
@@ -118,12 +112,7 @@ func (s *suite) testExpiry(t *testing.T) {
 	})
 
 	run("CompareAndSet", func(t *testing.T) {
-		st := s.store(t)
-		cs, ok := st.(session.CompareAndSetter)
-		if !ok {
-			t.Skip("store does not implement session.CompareAndSetter")
-		}
-		ctx := context.Background()
+		st, cs := storeWith[session.CompareAndSetter](t, s)
 		created, replaced := newID(t), newID(t)
 		set(t, st, replaced, []byte("old"), longTTL)
 		if ok, err := cs.CompareAndSet(ctx, created, nil, []byte("created"), ttl); err != nil || !ok {

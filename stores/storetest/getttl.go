@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -10,13 +9,8 @@ import (
 )
 
 func (s *suite) testGetTTL(t *testing.T) {
-	ctx := context.Background()
-	st := s.store(t)
-	tg, ok := st.(session.TTLGetter)
-	if !ok {
-		t.Skip("store does not implement session.TTLGetter")
-	}
-	g := s.TTLGranularity
+	g := s.TTLGranularity // how far a reported TTL may be off
+	st, tg := storeWith[session.TTLGetter](t, s)
 
 	t.Run("Present", func(t *testing.T) {
 		for _, ttl := range []time.Duration{time.Minute, longTTL, 30 * 24 * time.Hour} {

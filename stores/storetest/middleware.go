@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -72,7 +71,7 @@ func (o MiddlewareOptions) wantStored(t *testing.T, st session.Store, id string,
 // reports session.ErrNotFound (!stored).
 func wantRecord(t *testing.T, st session.Store, id string, stored bool) {
 	t.Helper()
-	_, err := st.Get(context.Background(), id)
+	_, err := st.Get(ctx, id)
 	switch {
 	case stored && err != nil:
 		t.Errorf("Get(%s): %v, want the session's record", id, err)
@@ -140,7 +139,7 @@ func testCorruptRecord(t *testing.T, newStore func(t *testing.T) session.Store, 
 	set := func(data string) func(t *testing.T, st session.Store, id string) {
 		return func(t *testing.T, st session.Store, id string) {
 			t.Helper()
-			if err := st.Set(context.Background(), id, []byte(data), time.Hour); err != nil {
+			if err := st.Set(ctx, id, []byte(data), time.Hour); err != nil {
 				t.Fatalf("Set: %v", err)
 			}
 		}
@@ -151,7 +150,7 @@ func testCorruptRecord(t *testing.T, newStore func(t *testing.T) session.Store, 
 		"ZeroByte": set("\x00"),
 		"AllOnes":  set(strings.Repeat("\xff", 100)),
 		"Truncated": func(t *testing.T, st session.Store, id string) { // the real record cut in half
-			data, err := st.Get(context.Background(), id)
+			data, err := st.Get(ctx, id)
 			if err != nil {
 				t.Fatalf("Get: %v", err)
 			}
@@ -187,9 +186,7 @@ func testCorruptRecord(t *testing.T, newStore func(t *testing.T) session.Store, 
 // different keys: with compare-and-set, every one persists.
 func testConcurrentKeys(t *testing.T, newStore func(t *testing.T) session.Store) {
 	st := newStore(t)
-	if _, ok := st.(session.CompareAndSetter); !ok {
-		t.Skip("store does not implement session.CompareAndSetter")
-	}
+	need[session.CompareAndSetter](t, st)
 	app := NewApp(t, session.Config[string, string]{Store: st})
 	b := NewBrowser(t, app)
 	b.Expect("POST", "/login", "ok")

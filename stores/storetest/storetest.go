@@ -30,6 +30,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -98,6 +99,10 @@ const margin = 250 * time.Millisecond
 // longTTL is the TTL of records that must not expire during the suite.
 const longTTL = time.Hour
 
+// ctx is the context of the store calls that need neither a deadline nor
+// cancellation.
+var ctx = context.Background()
+
 func (s *suite) store(t *testing.T) session.Store {
 	t.Helper()
 	st := s.newStore(t)
@@ -154,7 +159,7 @@ func sameBytes(got, want []byte) (bool, string) {
 
 func set(t testing.TB, st session.Store, id string, data []byte, ttl time.Duration) {
 	t.Helper()
-	if err := st.Set(context.Background(), id, data, ttl); err != nil {
+	if err := st.Set(ctx, id, data, ttl); err != nil {
 		t.Fatalf("Set(%s): %v", id, err)
 	}
 }
@@ -162,7 +167,7 @@ func set(t testing.TB, st session.Store, id string, data []byte, ttl time.Durati
 // wantData fails t unless id holds exactly want.
 func wantData(t testing.TB, st session.Store, id string, want []byte) {
 	t.Helper()
-	got, err := st.Get(context.Background(), id)
+	got, err := st.Get(ctx, id)
 	if err != nil {
 		t.Errorf("Get(%s): %v, want %s", id, err, describe(want))
 		return
@@ -175,7 +180,7 @@ func wantData(t testing.TB, st session.Store, id string, want []byte) {
 // wantNotFound fails t unless Get of id reports session.ErrNotFound.
 func wantNotFound(t testing.TB, st session.Store, id string) {
 	t.Helper()
-	got, err := st.Get(context.Background(), id)
+	got, err := st.Get(ctx, id)
 	if !errors.Is(err, session.ErrNotFound) {
 		if err == nil {
 			t.Errorf("Get(%s) = %s, want ErrNotFound", id, describe(got))
@@ -190,7 +195,7 @@ func wantNotFound(t testing.TB, st session.Store, id string) {
 // after it (a slow machine), a missing record is logged, not failed.
 func wantPresentUntil(t testing.TB, st session.Store, id string, want []byte, mustLive time.Time) {
 	t.Helper()
-	got, err := st.Get(context.Background(), id)
+	got, err := st.Get(ctx, id)
 	done := time.Now()
 	switch {
 	case err == nil:
@@ -207,3 +212,21 @@ func wantPresentUntil(t testing.TB, st session.Store, id string, want []byte, mu
 }
 
 func sleepUntil(tm time.Time) { time.Sleep(time.Until(tm)) }
+
+// storeWith returns a new store under test, and it as the capability C; it
+// skips t when the store lacks C.
+func storeWith[C any](t *testing.T, s *suite) (session.Store, C) {
+	t.Helper()
+	st := s.store(t)
+	return st, need[C](t, st)
+}
+
+// need returns st as the capability C, or skips t when st lacks it.
+func need[C any](t *testing.T, st session.Store) C {
+	t.Helper()
+	c, ok := st.(C)
+	if !ok {
+		t.Skipf("store does not implement %v", reflect.TypeFor[C]())
+	}
+	return c
+}

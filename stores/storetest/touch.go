@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,14 +8,8 @@ import (
 )
 
 func (s *suite) testTouch(t *testing.T) {
-	ctx := context.Background()
-
 	t.Run("Missing", func(t *testing.T) {
-		st := s.store(t)
-		to, ok := st.(session.Toucher)
-		if !ok {
-			t.Skip("store does not implement session.Toucher")
-		}
+		st, to := storeWith[session.Toucher](t, s)
 		id := newID(t)
 		if err := to.Touch(ctx, id, longTTL); err != nil {
 			t.Errorf("Touch of a missing id: %v, want nil", err)
@@ -25,11 +18,7 @@ func (s *suite) testTouch(t *testing.T) {
 	})
 
 	t.Run("KeepsData", func(t *testing.T) {
-		st := s.store(t)
-		to, ok := st.(session.Toucher)
-		if !ok {
-			t.Skip("store does not implement session.Toucher")
-		}
+		st, to := storeWith[session.Toucher](t, s)
 		id, data := newID(t), []byte("unchanged by Touch")
 		set(t, st, id, data, time.Minute)
 		if err := to.Touch(ctx, id, longTTL); err != nil {
@@ -40,15 +29,8 @@ func (s *suite) testTouch(t *testing.T) {
 
 	// Without sleeping: a store that also reports TTLs must show the new one.
 	t.Run("ExtendsTTL", func(t *testing.T) {
-		st := s.store(t)
-		to, ok := st.(session.Toucher)
-		if !ok {
-			t.Skip("store does not implement session.Toucher")
-		}
-		tg, ok := st.(session.TTLGetter)
-		if !ok {
-			t.Skip("store does not implement session.TTLGetter; Expiry/Touch covers Touch")
-		}
+		st, to := storeWith[session.Toucher](t, s)
+		tg := need[session.TTLGetter](t, st)
 		id := newID(t)
 		set(t, st, id, []byte("x"), time.Minute)
 		start := time.Now()

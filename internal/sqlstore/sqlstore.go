@@ -1,0 +1,287 @@
+// Package sqlstore is the code the SQL session stores of this repository
+// (stores/pgstore, stores/mysqlstore and stores/sqlitestore) share: their
+// Config, the checking and quoting of their table name, the running of their
+// statements (errors wrapped one way, no row as session.ErrNotFound), the
+// batched deletion of expired rows and its background loop. The internal
+// rule allows every package under github.com/fibersession/session, in any of
+// its modules.
+//
+// A store describes its database with a Dialect (its statements, quoting and
+// limits) and reaches it through a Client (the two calls of its database
+// client the stores make). What differs between the stores stays in their own
+// methods: which statement each runs, the order of its arguments and the
+// units of time.
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fibersession/session"
+	"github.com/fibersession/session/internal/ctxerr"
+	"github.com/fibersession/session/internal/sweep"
+)
+
+// Config is the Config of every SQL store: each declares its own, with these
+// fields and their documentation, and converts it to this type.
+type Config struct {
+	Table           string        // default DefaultTable
+	SkipCreate      bool          // run no CREATE statement
+	CleanupInterval time.Duration // default DefaultCleanupInterval; < 0: none
+	Logger          *slog.Logger  // default slog.Default()
+}
+
+// Defaults of a zero Config.
+const (
+	DefaultTable           = "sessions"
+	DefaultCleanupInterval = 5 * time.Minute
+)
+
+// Batch is how many expired rows one statement of DeleteExpired deletes at
+// most, so that it holds its locks briefly.
+const Batch = 1000
+
+// Client is what the stores need of a database client. SQL adapts a
+// *sql.DB; pgstore adapts a pgx pool.
+type Client interface {
+	// Exec runs a statement and returns how many rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// QueryRow runs a query that returns at most one row.
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// Row is the result of Client.QueryRow.
+type Row interface {
+	// Scan copies the row's columns into dest; no row is the dialect's
+	// NoRows error.
+	Scan(dest ...any) error
+}
+
+// SQL returns db as a Client, or nil for a nil db (which New refuses).
+func SQL(db *sql.DB) Client {
+	if db == nil {
+		return nil
+	}
+	return sqlDB{db}
+}
+
+type sqlDB struct{ db *sql.DB }
+
+func (c sqlDB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c sqlDB) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return c.db.QueryRowContext(ctx, query, args...)
+}
+
+// Statements are a dialect's SQL. New replaces {table} in them with the
+// quoted table name, {index} with the quoted name of its index on expires_at
+// and {batch} with Batch.
+type Statements struct {
+	// Create creates the table and its index unless they exist.
+	Create []string
+	// GetTTL selects the data of the live row under an id and a number from
+	// which the store works out its remaining time to live.
+	GetTTL string
+	// Set inserts the row under an id or replaces it, counting the write in
+	// its version.
+	Set string
+	// Insert is compare-and-set with a nil old value: it inserts the row
+	// under an id, replacing an expired one where one statement can.
+	Insert string
+	// ReplaceExpired replaces the row under an id if it has expired, for a
+	// dialect whose Insert fails on any existing row (MySQL).
+	ReplaceExpired string
+	// Update is compare-and-set with an old value: it replaces the live row
+	// under an id if it holds the old value.
+	Update string
+	// Touch sets the expiry of the live row under an id.
+	Touch string
+	// Delete deletes the row under an id.
+	Delete string
+	// DeleteExpired deletes at most {batch} expired rows.
+	DeleteExpired string
+}
+
+// Dialect is what a store tells the shared code about its database.
+type Dialect struct {
+	Name        string       // the store's package name, which starts its errors and log messages
+	Quote       string       // the identifier quote
+	MaxName     int          // the longest identifier in bytes; 0 for no limit
+	Unqualified bool         // table names take no "schema." part
+	ErrTable    error        // what New wraps for a bad table name
+	NoRows      error        // the client's error for a query that found no row
+	ExpiredArgs func() []any // the arguments of SQL.DeleteExpired; nil for none
+	SQL         Statements   // the statements, with placeholders for the table's names
+}
+
+// DB runs one store's statements on its table through its client, and the
+// store's background cleanup. It is safe for concurrent use.
+type DB struct {
+	// SQL are the dialect's statements on this table.
+	SQL Statements
+
+	client Client
+	d      *Dialect
+	sweep  *sweep.Loop
+}
+
+// New makes the DB of a store with dialect d on client c, and returns it
+// wrapped by store (the store's own type). It checks cfg and fills in its
+// defaults, refusing a nil client and a bad table name (wrapping d.ErrTable)
+// before any I/O; unless cfg.SkipCreate is set, it runs the dialect's Create
+// statements with ctx, which bounds nothing else; and it starts the
+// background cleanup unless cfg.CleanupInterval is negative.
+func New[S any](ctx context.Context, c Client, cfg Config, d *Dialect, store func(*DB) *S) (*S, error) {
+	if c == nil {
+		return nil, errors.New(d.Name + ": nil client")
+	}
+	r, err := d.names(cmp.Or(cfg.Table, DefaultTable))
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{SQL: d.SQL.replace(r), client: c, d: d}
+	if !cfg.SkipCreate {
+		for _, q := range db.SQL.Create {
+			if _, err := db.Exec(ctx, "create table", q); err != nil {
+				return nil, err
+			}
+		}
+	}
+	db.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, DefaultCleanupInterval), db.DeleteExpired,
+		cmp.Or(cfg.Logger, slog.Default()), d.Name)
+	return store(db), nil
+}
+
+// names checks the table name and returns the replacer of the placeholders
+// of the dialect's statements.
+func (d *Dialect) names(table string) (*strings.Replacer, error) {
+	parts := strings.Split(table, ".")
+	ok := len(parts) == 1 || len(parts) == 2 && !d.Unqualified
+	for _, p := range parts {
+		ok = ok && ident(p, d.MaxName)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", d.ErrTable, table)
+	}
+	q := d.Quote
+	return strings.NewReplacer(
+		"{table}", q+strings.Join(parts, q+"."+q)+q,
+		"{index}", q+indexName(parts[len(parts)-1], d.MaxName)+q,
+		"{batch}", strconv.Itoa(Batch),
+	), nil
+}
+
+func (s Statements) replace(r *strings.Replacer) Statements {
+	s.Create = append([]string(nil), s.Create...)
+	for i := range s.Create {
+		s.Create[i] = r.Replace(s.Create[i])
+	}
+	for _, q := range []*string{&s.GetTTL, &s.Set, &s.Insert, &s.ReplaceExpired, &s.Update, &s.Touch, &s.Delete, &s.DeleteExpired} {
+		*q = r.Replace(*q)
+	}
+	return s
+}
+
+// ident reports whether s is a plain identifier, [A-Za-z_][A-Za-z0-9_]*, of
+// at most max bytes (0 for no limit).
+func ident(s string, max int) bool {
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != "" && (max == 0 || len(s) <= max)
+}
+
+// indexName returns the name of the index on expires_at of table,
+// "<table>_expires_at_idx", shortened with a hash of table when it would be
+// longer than max bytes (0 for no limit; otherwise at least 25): a database
+// that truncates longer identifiers could otherwise give two tables the same
+// index name.
+func indexName(table string, max int) string {
+	const suffix = "_expires_at_idx"
+	if max == 0 || len(table)+len(suffix) <= max {
+		return table + suffix
+	}
+	sum := sha256.Sum256([]byte(table))
+	return table[:max-len(suffix)-9] + "_" + hex.EncodeToString(sum[:4]) + suffix
+}
+
+// Exec runs the statement q and returns how many rows it affected. A done
+// ctx fails it before any I/O. Its error starts with the store's name and op
+// ("pgstore: set") and matches ctx's error when ctx cut it short.
+func (db *DB) Exec(ctx context.Context, op, q string, args ...any) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, db.wrap(ctx, op, err)
+	}
+	n, err := db.client.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, db.wrap(ctx, op, err)
+	}
+	return n, nil
+}
+
+// Get runs the query q, which selects the data of a live row and a number,
+// and returns them, or session.ErrNotFound when it finds no row. Its other
+// errors are like those of Exec.
+func (db *DB) Get(ctx context.Context, op, q string, args ...any) ([]byte, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, db.wrap(ctx, op, err)
+	}
+	var data []byte
+	var n int64
+	switch err := db.client.QueryRow(ctx, q, args...).Scan(&data, &n); {
+	case errors.Is(err, db.d.NoRows):
+		return nil, 0, session.ErrNotFound
+	case err != nil:
+		return nil, 0, db.wrap(ctx, op, err)
+	}
+	return data, n, nil
+}
+
+// DeleteExpired runs SQL.DeleteExpired until it deletes fewer than Batch
+// rows, and returns how many rows it deleted in all.
+func (db *DB) DeleteExpired(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var args []any
+		if db.d.ExpiredArgs != nil {
+			args = db.d.ExpiredArgs()
+		}
+		n, err := db.Exec(ctx, "delete expired", db.SQL.DeleteExpired, args...)
+		total += n
+		if err != nil || n < Batch {
+			return total, err
+		}
+	}
+}
+
+// Close stops the background cleanup, interrupting a run in progress, and
+// waits for it to exit. The client stays open. Close may be called more than
+// once.
+func (db *DB) Close() error {
+	db.sweep.Stop()
+	return nil
+}
+
+func (db *DB) wrap(ctx context.Context, op string, err error) error {
+	return ctxerr.Wrap(ctx, db.d.Name+": "+op, err)
+}
