@@ -58,3 +58,10 @@ func (e *StoreError) Error() string { return "session: store " + e.Op + ": " + e
 func (e *StoreError) Unwrap() error { return e.Err }
 
 func storeErr(op string, err error) error { return &StoreError{Op: op, Err: err} }
+
+// isStoreError reports whether err is or wraps a *StoreError. (Its target
+// escapes: call it only for a non-nil err.)
+func isStoreError(err error) bool {
+	var se *StoreError
+	return errors.As(err, &se)
+}

@@ -1,10 +1,6 @@
 package session
 
-import (
-	"errors"
-
-	"github.com/gofiber/fiber/v2"
-)
+import "github.com/gofiber/fiber/v2"
 
 // New returns the Fiber middleware for cfg. A bad configuration is a
 // programming error: New panics with the error NewManager would return (use
@@ -44,8 +40,7 @@ func (m *Manager[V, F]) Handler() fiber.Handler {
 		if serr := m.finish(ctx); serr != nil {
 			return m.cfg.ErrorHandler(c, serr)
 		}
-		var se *StoreError
-		if errors.As(err, &se) {
+		if err != nil && isStoreError(err) {
 			return m.cfg.ErrorHandler(c, err)
 		}
 		return err
