@@ -33,6 +33,11 @@ func (f *fake) Exec(_ context.Context, q string, args ...any) (int64, error) {
 	return f.exec(q)
 }
 
+func (f *fake) Get(ctx context.Context, q, id string) (data []byte, n int64, err error) {
+	err = f.QueryRow(ctx, q, id).Scan(&data, &n)
+	return data, n, err
+}
+
 func (f *fake) QueryRow(_ context.Context, q string, args ...any) Row {
 	f.mu.Lock()
 	f.calls, f.args = append(f.calls, q), append(f.args, args)

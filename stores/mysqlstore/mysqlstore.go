@@ -126,8 +126,11 @@ var ErrTable = errors.New("mysqlstore: table must be name or database.name, each
 // ErrLongID is returned by the writes for an id longer than MaxIDLen.
 var ErrLongID = errors.New("mysqlstore: id longer than 64 bytes")
 
-// errDuplicate is MySQL's ER_DUP_ENTRY.
-const errDuplicate = 1062
+// duplicate reports whether err is MySQL's ER_DUP_ENTRY.
+func duplicate(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1062
+}
 
 // now is the database clock in UTC; expiry is now plus a TTL in microseconds.
 const (
@@ -224,16 +227,15 @@ func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, 
 	if len(id) > MaxIDLen {
 		return false, ErrLongID
 	}
-	q, args := s.db.SQL.Update, []any{data, micros(ttl), id, old}
-	if old == nil {
-		_, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Insert, id, data, micros(ttl))
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != errDuplicate {
-			return err == nil, err
-		}
-		q, args = s.db.SQL.ReplaceExpired, args[:3]
+	if old != nil {
+		n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Update, data, micros(ttl), id, old)
+		return n == 1, err
 	}
-	n, err := s.db.Exec(ctx, "compare-and-set", q, args...)
+	_, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Insert, id, data, micros(ttl))
+	if err == nil || !duplicate(err) {
+		return err == nil, err
+	}
+	n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.ReplaceExpired, data, micros(ttl), id)
 	return n == 1, err
 }
 

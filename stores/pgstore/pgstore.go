@@ -172,6 +172,11 @@ func (c client) Exec(ctx context.Context, query string, args ...any) (int64, err
 	return tag.RowsAffected(), err
 }
 
+func (c client) Get(ctx context.Context, query, id string) (data []byte, n int64, err error) {
+	err = c.pool.QueryRow(ctx, query, id).Scan(&data, &n)
+	return data, n, err
+}
+
 func (c client) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
 	return c.pool.QueryRow(ctx, query, args...)
 }

@@ -170,13 +170,14 @@ func (s *Store) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, e
 	case err != nil:
 		return nil, 0, ctxerr.Wrap(ctx, "redisstore: get ttl", err)
 	}
+	data, _ := get.Bytes() // its error was Exec's: nil; Bytes does not copy
 	switch left := pttl.Val(); {
 	case left == -2: // gone between GET and PTTL
 		return nil, 0, session.ErrNotFound
 	case left < 0:
-		return []byte(get.Val()), -1, nil
+		return data, -1, nil
 	default:
-		return []byte(get.Val()), left, nil
+		return data, left, nil
 	}
 }
 

@@ -89,6 +89,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/ctxerr"
 	"github.com/fibersession/session/internal/sqlstore"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -128,7 +129,7 @@ var dialect = sqlstore.Dialect{
 )`,
 			`CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at)`,
 		},
-		GetTTL: `SELECT data, expires_at FROM {table} WHERE id = ? AND expires_at > ?`,
+		GetTTL: `SELECT data, expires_at FROM {table} WHERE id = ?`, // GetTTL checks expires_at
 		Set:    upsert,
 		Insert: upsert + ` WHERE expires_at <= ?`,
 		Update: `UPDATE {table} SET data = ?, expires_at = ?, version = version + 1 WHERE id = ? AND expires_at > ? AND data = ?`,
@@ -210,19 +211,22 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // Get returns the record under id, or session.ErrNotFound when there is
 // none or it has expired.
 func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
-	data, _, err := s.db.Get(ctx, "get", s.db.SQL.GetTTL, id, ms(time.Now()))
+	data, _, err := s.GetTTL(ctx, id)
 	return data, err
 }
 
 // GetTTL is Get that also returns the record's remaining time to live, in
-// the same query.
+// the same query. A row past its expiry is not returned.
 func (s *Store) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, error) {
-	now := time.Now()
-	data, exp, err := s.db.Get(ctx, "get ttl", s.db.SQL.GetTTL, id, ms(now))
+	data, exp, err := s.db.Get(ctx, "get ttl", s.db.SQL.GetTTL, id)
 	if err != nil {
 		return nil, 0, err
 	}
-	return data, time.UnixMilli(exp).Sub(now), nil
+	left := time.Until(time.UnixMilli(exp))
+	if left <= 0 {
+		return nil, 0, session.ErrNotFound
+	}
+	return data, left, nil
 }
 
 // Set stores data under id for ttl, replacing any row (upsert).
