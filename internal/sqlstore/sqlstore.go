@@ -30,6 +30,7 @@ import (
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/ctxerr"
 	"github.com/fibersession/session/internal/sweep"
+	"github.com/fibersession/session/internal/ttl"
 )
 
 // Config is the Config of every SQL store: each declares its own, with these
@@ -303,6 +304,10 @@ func (db *DB) Close() error {
 	db.sweep.Stop()
 	return nil
 }
+
+// Micros is d in whole microseconds, rounded up (ttl.Round): the unit the
+// PostgreSQL and MySQL statements take TTLs in.
+func Micros(d time.Duration) int64 { return int64(ttl.Round(d, time.Microsecond) / time.Microsecond) }
 
 func (db *DB) wrap(ctx context.Context, op string, err error) error {
 	return ctxerr.Wrap(ctx, db.d.Name+": "+op, err)

@@ -189,8 +189,6 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	return s.db.DeleteExpired(ctx)
 }
 
-func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
-
 // Get returns the live record under id, or session.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
 	if len(id) > MaxIDLen {
@@ -215,7 +213,7 @@ func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Durati
 	if len(id) > MaxIDLen {
 		return ErrLongID
 	}
-	_, err := s.db.Exec(ctx, "set", s.db.SQL.Set, id, data, micros(ttl))
+	_, err := s.db.Exec(ctx, "set", s.db.SQL.Set, id, data, sqlstore.Micros(ttl))
 	return err
 }
 
@@ -228,14 +226,14 @@ func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, 
 		return false, ErrLongID
 	}
 	if old != nil {
-		n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Update, data, micros(ttl), id, old)
+		n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Update, data, sqlstore.Micros(ttl), id, old)
 		return n == 1, err
 	}
-	_, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Insert, id, data, micros(ttl))
+	_, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.Insert, id, data, sqlstore.Micros(ttl))
 	if err == nil || !duplicate(err) {
 		return err == nil, err
 	}
-	n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.ReplaceExpired, data, micros(ttl), id)
+	n, err := s.db.Exec(ctx, "compare-and-set", s.db.SQL.ReplaceExpired, data, sqlstore.Micros(ttl), id)
 	return n == 1, err
 }
 
@@ -246,7 +244,7 @@ func (s *Store) Touch(ctx context.Context, id string, ttl time.Duration) error {
 	if len(id) > MaxIDLen {
 		return nil
 	}
-	_, err := s.db.Exec(ctx, "touch", s.db.SQL.Touch, micros(ttl), id)
+	_, err := s.db.Exec(ctx, "touch", s.db.SQL.Touch, sqlstore.Micros(ttl), id)
 	return err
 }
 

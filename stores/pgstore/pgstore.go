@@ -181,8 +181,6 @@ func (c client) QueryRow(ctx context.Context, query string, args ...any) sqlstor
 	return c.pool.QueryRow(ctx, query, args...)
 }
 
-func micros(d time.Duration) int64 { return int64(d / time.Microsecond) }
-
 // Get returns the live record under id, or session.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) ([]byte, error) {
 	data, _, err := s.db.Get(ctx, "get", s.db.SQL.GetTTL, id)
@@ -198,7 +196,7 @@ func (s *Store) GetTTL(ctx context.Context, id string) ([]byte, time.Duration, e
 
 // Set stores data under id for ttl, replacing any record (an upsert).
 func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Duration) error {
-	_, err := s.db.Exec(ctx, "set", s.db.SQL.Set, id, data, micros(ttl))
+	_, err := s.db.Exec(ctx, "set", s.db.SQL.Set, id, data, sqlstore.Micros(ttl))
 	return err
 }
 
@@ -207,7 +205,7 @@ func (s *Store) Set(ctx context.Context, id string, data []byte, ttl time.Durati
 // (an expired row counts as absent). It reports whether it wrote, in one
 // atomic statement.
 func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error) {
-	q, args := s.db.SQL.Update, []any{id, data, micros(ttl), old}
+	q, args := s.db.SQL.Update, []any{id, data, sqlstore.Micros(ttl), old}
 	if old == nil {
 		q, args = s.db.SQL.Insert, args[:3]
 	}
@@ -219,7 +217,7 @@ func (s *Store) CompareAndSet(ctx context.Context, id string, old, data []byte, 
 // leaving its data alone. A missing or expired record is not an error and is
 // not brought back.
 func (s *Store) Touch(ctx context.Context, id string, ttl time.Duration) error {
-	_, err := s.db.Exec(ctx, "touch", s.db.SQL.Touch, id, micros(ttl))
+	_, err := s.db.Exec(ctx, "touch", s.db.SQL.Touch, id, sqlstore.Micros(ttl))
 	return err
 }
 
