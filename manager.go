@@ -41,8 +41,9 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 }
 
 // FastHTTP wraps a plain fasthttp handler: next can call FromRequestCtx, and
-// the session is saved after next returns. A failed load or save answers 500
-// with "Internal Server Error" and is logged.
+// the session is saved after next returns. A failed save answers 500 with
+// "Internal Server Error" and is logged; a failed load is the error
+// FromRequestCtx returns to next.
 func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		ctx.SetUserValue(managerKey, handle[V, F]{m})
