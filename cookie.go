@@ -18,19 +18,24 @@ func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok 
 			return m.signer.verify(v)
 		}
 	}
-	for k, v := range ctx.Request.Header.Cookies() {
-		if string(k) != m.cfg.CookieName {
-			continue
+	clash := false
+	ctx.Request.Header.VisitAllCookie(func(k, v []byte) {
+		if clash || string(k) != m.cfg.CookieName {
+			return
 		}
 		vid, vkey, vok := m.signer.verify(v)
 		if !vok {
-			continue
+			return
 		}
 		if ok && string(vid) != string(id) {
-			m.log.Debug("session: several valid cookies name different sessions; starting fresh")
-			return nil, 0, false
+			clash = true
+			return
 		}
 		id, key, ok = vid, vkey, true
+	})
+	if clash {
+		m.log.Debug("session: several valid cookies name different sessions; starting fresh")
+		return nil, 0, false
 	}
 	return id, key, ok
 }
@@ -113,7 +118,9 @@ func vary(h *fasthttp.ResponseHeader) {
 
 // hasToken reports whether the comma-separated list has tok (ASCII case-insensitive).
 func hasToken(list []byte, tok string) bool {
-	for item := range bytes.SplitSeq(list, []byte{','}) {
+	for len(list) > 0 {
+		var item []byte
+		item, list, _ = bytes.Cut(list, []byte{','})
 		if bytes.EqualFold(bytes.TrimSpace(item), []byte(tok)) {
 			return true
 		}

@@ -55,7 +55,7 @@ func Example() {
 	app := fiber.New()
 	app.Use(session.New(session.Config[User, Msg]{
 		Secrets: [][]byte{key},
-		Logger:  slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}))
 
 	app.Post("/login", func(c *fiber.Ctx) error {

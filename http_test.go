@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -200,7 +201,7 @@ func TestConfigErrors(t *testing.T) {
 		"absolute under idle 2": {IdleTimeout: 8 * 24 * time.Hour},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg.Logger = slog.New(slog.DiscardHandler)
+			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			short := cfg.Secrets != nil
 			if cfg.Secrets == nil {
 				cfg.Secrets = [][]byte{testKey}

@@ -39,6 +39,7 @@ func NewClient(h fasthttp.RequestHandler, stateful bool) *Client {
 // sets, and returns the status and body (valid until the next Do).
 func (cl *Client) Do(method, path string) (int, []byte) {
 	ctx := &cl.ctx
+	ctx.ResetUserValues() // as fasthttp's server does between requests
 	ctx.Request.Reset()
 	ctx.Response.Reset()
 	ctx.Request.Header.SetMethod(method)
@@ -48,7 +49,7 @@ func (cl *Client) Do(method, path string) (int, []byte) {
 		ctx.Request.Header.SetBytesKV(hdrCookie, cl.jar)
 	}
 	cl.h(ctx)
-	for _, v := range ctx.Response.Header.Cookies() {
+	ctx.Response.Header.VisitAllCookie(func(_, v []byte) {
 		// The jar keeps one cookie: the site's session cookie. An empty value
 		// (a deletion) empties it; attributes after ';' are not needed here.
 		pair, _, _ := bytes.Cut(v, []byte{';'})
@@ -57,7 +58,7 @@ func (cl *Client) Do(method, path string) (int, []byte) {
 		} else {
 			cl.jar = append(cl.jar[:0], pair...)
 		}
-	}
+	})
 	return ctx.Response.StatusCode(), ctx.Response.Body()
 }
 

@@ -39,7 +39,7 @@ func newApp(t *testing.T, keys ...[]byte) *app {
 	m, err := session.NewManager(session.Config[string, string]{
 		Store:   st,
 		Secrets: [][]byte{key1},
-		Logger:  slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			a.handled = err
 			return c.Status(500).SendString("Internal Server Error")
@@ -261,7 +261,7 @@ func TestCookieAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := session.NewManager(session.Config[string, string]{
-		Store: st, Secrets: [][]byte{key1}, Logger: slog.New(slog.DiscardHandler),
+		Store: st, Secrets: [][]byte{key1}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CookiePath: "/app", CookieDomain: "example.com", CookieSameSite: "Strict", CookieScriptable: true,
 	})
 	if err != nil {

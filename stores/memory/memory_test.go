@@ -81,11 +81,13 @@ func TestMemoryCloseIdempotentAndUsable(t *testing.T) {
 			st := memory.New(memory.Config{CleanupInterval: interval})
 			var wg sync.WaitGroup
 			for range 8 { // concurrent Closes neither panic nor block
-				wg.Go(func() {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
 					if err := st.Close(); err != nil {
 						t.Errorf("Close: %v", err)
 					}
-				})
+				}()
 			}
 			wg.Wait()
 			if err := st.Close(); err != nil {
@@ -121,7 +123,9 @@ func TestMemoryConcurrentWithCleanup(t *testing.T) {
 	st := closed(t, memory.New(memory.Config{CleanupInterval: time.Millisecond}))
 	var wg sync.WaitGroup
 	for w := range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range 200 {
 				id := fmt.Sprint(w, "/", i%10)
 				ttl := time.Duration(1+i%3) * time.Millisecond
@@ -147,16 +151,18 @@ func TestMemoryConcurrentWithCleanup(t *testing.T) {
 					_ = st.Delete(ctx, id)
 				}
 			}
-		})
+		}()
 	}
-	wg.Go(func() {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		for range 50 {
 			if _, err := st.DeleteExpired(ctx); err != nil {
 				t.Errorf("DeleteExpired: %v", err)
 			}
 			_ = st.Len()
 		}
-	})
+	}()
 	wg.Wait()
 	if err := st.Close(); err != nil {
 		t.Fatal(err)

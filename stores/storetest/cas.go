@@ -104,7 +104,9 @@ func (s *suite) testCompareAndSet(t *testing.T) {
 		set(t, st, id, []byte("#"), longTTL)
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				mark := byte('a' + w)
 				for range increments {
 					for attempt := 0; ; attempt++ {
@@ -130,7 +132,7 @@ func (s *suite) testCompareAndSet(t *testing.T) {
 						}
 					}
 				}
-			})
+			}()
 		}
 		wg.Wait()
 		got, err := st.Get(ctx, id)

@@ -21,7 +21,9 @@ func (s *suite) testConcurrent(t *testing.T) {
 		const workers, rounds = 16, 20
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				for r := range rounds {
 					id := newID(t)
 					v1 := fmt.Appendf(nil, "worker %d round %d v1", w, r)
@@ -56,7 +58,7 @@ func (s *suite) testConcurrent(t *testing.T) {
 					}
 					wantNotFound(t, st, id)
 				}
-			})
+			}()
 		}
 		wg.Wait()
 	})
@@ -78,25 +80,31 @@ func (s *suite) testConcurrent(t *testing.T) {
 		set(t, st, id, value(0), time.Minute)
 		var wg sync.WaitGroup
 		for w := range writers {
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				for range rounds {
 					if err := st.Set(ctx, id, value(w), time.Minute); err != nil {
 						t.Errorf("Set: %v", err)
 						return
 					}
 				}
-			})
+			}()
 		}
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for range rounds / 5 {
 				if err := st.Delete(ctx, id); err != nil {
 					t.Errorf("Delete: %v", err)
 					return
 				}
 			}
-		})
+		}()
 		for range readers {
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				for range rounds {
 					got, err := st.Get(ctx, id)
 					if errors.Is(err, session.ErrNotFound) {
@@ -111,7 +119,7 @@ func (s *suite) testConcurrent(t *testing.T) {
 						return
 					}
 				}
-			})
+			}()
 		}
 		wg.Wait()
 	})

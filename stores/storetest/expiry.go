@@ -21,7 +21,13 @@ func (s *suite) testExpiry(t *testing.T) {
 	extended := ttl + 2*g + time.Second // a TTL that outlives the gone check
 
 	var wg sync.WaitGroup
-	run := func(name string, f func(t *testing.T)) { wg.Go(func() { t.Run(name, f) }) }
+	run := func(name string, f func(t *testing.T)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(name, f)
+		}()
+	}
 
 	run("Set", func(t *testing.T) {
 		st := s.store(t)

@@ -196,7 +196,9 @@ func testConcurrentKeys(t *testing.T, newStore func(t *testing.T) session.Store)
 	for i := range n {
 		key := "k" + strconv.Itoa(i)
 		want = append(want, key)
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			req := httptest.NewRequest("POST", "/key/"+key, nil)
 			req.AddCookie(&http.Cookie{Name: "session", Value: b.Cookie()})
 			resp, err := app.Test(req, 30_000)
@@ -208,7 +210,7 @@ func testConcurrentKeys(t *testing.T, newStore func(t *testing.T) session.Store)
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("POST /key/%s: status %d", key, resp.StatusCode)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	slices.Sort(want)

@@ -291,14 +291,16 @@ func (r *run[C, Cfg, S]) deleteExpired(t *testing.T) {
 	const expired = sqlstore.Batch + 5
 	var wg sync.WaitGroup
 	for w := range 8 { // eight writers, to be quick
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := w; i < expired; i += 8 {
 				if err := st.Set(ctx, fmt.Sprint("expired-", i), []byte("x"), time.Millisecond); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if err := st.Set(ctx, "live", []byte("x"), time.Hour); err != nil {
