@@ -99,9 +99,8 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	if cfg.ErrorHandler == nil {
 		log := cfg.Logger
 		cfg.ErrorHandler = func(c *fiber.Ctx, err error) error {
-			log.Error("session: load or save failed", "err", err, "path", c.Path())
-			c.Response().Reset()
-			return c.Status(fiber.StatusInternalServerError).SendString("Internal Server Error")
+			fail(log, c.Context(), err)
+			return nil
 		}
 	}
 	if cfg.Store == nil {

@@ -17,9 +17,15 @@ var (
 	ErrNotFound = errNotFound() // "session: record not found"
 
 	// ErrNoMiddleware is returned by Get when the request did not pass
-	// through the session middleware of the requested types (not installed,
-	// skipped by Config.Next, or installed with other type arguments).
+	// through a session middleware of the requested types (not installed,
+	// skipped by Config.Next, or installed with other type arguments), and
+	// by a Manager's Get when it did not pass through that manager's.
 	ErrNoMiddleware = errors.New("session: no session middleware with these types on this request")
+
+	// ErrAmbiguous is wrapped by the error of Get and FromRequest when
+	// several managers of the requested types serve the request; the error
+	// names their cookies. Each Manager's own Get still works.
+	ErrAmbiguous = errors.New("session: several session middlewares with these types on this request")
 
 	// ErrConfig is wrapped by every error NewManager returns for a bad
 	// configuration.

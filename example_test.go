@@ -220,7 +220,7 @@ func ExampleManager_FastHTTP() {
 		n, _ := s.Get("visits")
 		s.Set("visits", n+1)
 		fmt.Fprintf(ctx, "visit %d", n+1)
-	})
+	}, nil)
 	// fasthttp.ListenAndServe(":8080", handler) would serve it; here two
 	// requests go straight to the handler, the second with the first's cookie.
 	var cookie fasthttp.Cookie // the session cookie of the last response

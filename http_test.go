@@ -517,7 +517,7 @@ func TestFastHTTP(t *testing.T) {
 		n, _ := s.Get("n")
 		s.Set("n", n+"+")
 		ctx.SetBodyString(n + "+")
-	})
+	}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// load returns the request's session, reading it on the first call: the id
-// the request carries is verified (cookie.go), then its record read.
+// load reads the request's session: the id the request carries is verified
+// (cookie.go), then its record read. The session is kept as the request's
+// user value under m, for later calls and for the save.
 func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
-	if s, ok := ctx.UserValue(m).(*Session[V, F]); ok {
-		return s, nil
-	}
 	s := &Session[V, F]{m: m, req: ctx, be: m.be}
 	if m.binder != nil {
 		s.be = newBackend(m.binder.Bind(ctx, m.cookie), true)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -40,27 +41,93 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 	return m, nil
 }
 
+// Serve runs next with m serving the request: Get, FromRequest and
+// FromRequestCtx find m's session there, loaded on first use. After next it
+// saves the session if it changed. It returns next's error, or the save's if
+// the save failed; failed is true when that error is the session's (a failed
+// save, or a *StoreError from next), for the framework's error handler. The
+// Fiber middleware and FastHTTP are built on Serve, and so can adapters for
+// other frameworks on fasthttp.
+func (m *Manager[V, F]) Serve(ctx *fasthttp.RequestCtx, next func() error) (err error, failed bool) {
+	ctx.SetUserValue(m, (*Session[V, F])(nil)) // served, not loaded yet
+	err = next()
+	if s, _ := ctx.UserValue(m).(*Session[V, F]); s != nil {
+		if serr := s.Save(); serr != nil {
+			return serr, true
+		}
+	}
+	return err, err != nil && isStoreError(err)
+}
+
 // FastHTTP wraps a plain fasthttp handler: next can call FromRequestCtx, and
-// the session is saved after next returns. A failed save answers 500 with
-// "Internal Server Error" and is logged; a failed load is the error
-// FromRequestCtx returns to next.
-func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+// the session is saved after next returns. A failed save is passed to
+// onError, which should answer the request; nil logs the error and answers
+// 500 "Internal Server Error", as the Fiber middleware's default does. A
+// failed load is the error FromRequestCtx returns to next.
+func (m *Manager[V, F]) FastHTTP(next fasthttp.RequestHandler, onError func(ctx *fasthttp.RequestCtx, err error)) fasthttp.RequestHandler {
+	if onError == nil {
+		onError = m.fail
+	}
 	return func(ctx *fasthttp.RequestCtx) {
-		ctx.SetUserValue(managerKey, handle[V, F]{m})
-		next(ctx)
-		if err := m.finish(ctx); err != nil {
-			m.log.Error("session: save failed", "err", err, "path", string(ctx.Path()))
-			ctx.Response.Reset()
-			ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+		err, failed := m.Serve(ctx, func() error { next(ctx); return nil })
+		if failed {
+			onError(ctx, err)
 		}
 	}
 }
 
-// FromRequestCtx returns the session of a request served through FastHTTP,
-// like Get does for Fiber.
+// fail is the default answer to a session error.
+func (m *Manager[V, F]) fail(ctx *fasthttp.RequestCtx, err error) { fail(m.log, ctx, err) }
+
+// fail logs err and answers 500 with no internals: the default error
+// handler of every entry point.
+func fail(log *slog.Logger, ctx *fasthttp.RequestCtx, err error) {
+	log.Error("session: load or save failed", "err", err, "path", string(ctx.Path()))
+	ctx.Response.Reset()
+	ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+}
+
+// FromRequestCtx returns the session of a request served by m (through
+// FastHTTP or Serve), like Get does for Fiber.
 func (m *Manager[V, F]) FromRequestCtx(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
-	if manager[V, F](ctx) != m {
+	return m.session(ctx)
+}
+
+// FromRequest returns the session of types V and F of a request served
+// through FastHTTP, Serve or an adapter: Get for any framework on fasthttp.
+// It fails with ErrNoMiddleware when no manager of these types serves the
+// request, and with ErrAmbiguous when several do.
+func FromRequest[V, F any](ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
+	var m *Manager[V, F]
+	n := 0
+	ctx.VisitUserValuesAll(func(k, _ any) {
+		if km, ok := k.(*Manager[V, F]); ok {
+			m, n = km, n+1
+		}
+	})
+	switch {
+	case n == 0:
 		return nil, ErrNoMiddleware
+	case n > 1:
+		var names []string
+		ctx.VisitUserValuesAll(func(k, _ any) {
+			if km, ok := k.(*Manager[V, F]); ok {
+				names = append(names, km.cfg.CookieName)
+			}
+		})
+		return nil, fmt.Errorf("%w: %d managers of these types serve this request (cookies %q); call Get on the one you mean", ErrAmbiguous, n, names)
+	}
+	return m.session(ctx)
+}
+
+// session returns m's session of the request, loading it on first use.
+func (m *Manager[V, F]) session(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
+	s, served := ctx.UserValue(m).(*Session[V, F])
+	switch {
+	case !served:
+		return nil, ErrNoMiddleware
+	case s != nil:
+		return s, nil
 	}
 	return m.load(ctx)
 }
@@ -71,29 +138,4 @@ func (m *Manager[V, F]) Close() error {
 		return c.Close()
 	}
 	return nil
-}
-
-// finish saves the request's session, if it was loaded.
-func (m *Manager[V, F]) finish(ctx *fasthttp.RequestCtx) error {
-	s, ok := ctx.UserValue(m).(*Session[V, F])
-	if !ok {
-		return nil
-	}
-	return s.Save()
-}
-
-type ctxKey int
-
-// managerKey is the request user value that holds the request's manager, as
-// a handle: fasthttp closes every user value with a Close method at the end
-// of a request, and a Manager's Close closes its store. The request's session
-// is the user value under the manager itself.
-const managerKey ctxKey = 0
-
-type handle[V, F any] struct{ m *Manager[V, F] }
-
-// manager returns the manager that handles the request, or nil.
-func manager[V, F any](ctx *fasthttp.RequestCtx) *Manager[V, F] {
-	h, _ := ctx.UserValue(managerKey).(handle[V, F])
-	return h.m
 }

@@ -16,13 +16,11 @@ func New[V, F any](cfg Config[V, F]) fiber.Handler {
 // Get returns the request's session, loading it on the first call: the cookie
 // is verified and the store read once per request, later calls return the
 // same *Session. A missing, expired, undecodable or forged session yields a
-// fresh one. Only a store failure is an error (a *StoreError).
+// fresh one. A store failure is an error (a *StoreError); so is a request
+// that no middleware of these types serves (ErrNoMiddleware), or that two or
+// more do (ErrAmbiguous: use their Manager's Get).
 func Get[V, F any](c *fiber.Ctx) (*Session[V, F], error) {
-	m := manager[V, F](c.Context())
-	if m == nil {
-		return nil, ErrNoMiddleware
-	}
-	return m.load(c.Context())
+	return FromRequest[V, F](c.Context())
 }
 
 // Handler returns the Fiber middleware: it makes the session available to
@@ -34,24 +32,16 @@ func (m *Manager[V, F]) Handler() fiber.Handler {
 		if m.cfg.Next != nil && m.cfg.Next(c) {
 			return c.Next()
 		}
-		ctx := c.Context()
-		ctx.SetUserValue(managerKey, handle[V, F]{m})
-		err := c.Next()
-		if serr := m.finish(ctx); serr != nil {
-			return m.cfg.ErrorHandler(c, serr)
-		}
-		if err != nil && isStoreError(err) {
+		err, failed := m.Serve(c.Context(), c.Next)
+		if failed {
 			return m.cfg.ErrorHandler(c, err)
 		}
 		return err
 	}
 }
 
-// Get is the typed shortcut for session.Get: the session of a request that
-// passed through m's Handler.
+// Get returns the session of a request that passed through m's Handler. It
+// works whatever other managers serve the request, of any types.
 func (m *Manager[V, F]) Get(c *fiber.Ctx) (*Session[V, F], error) {
-	if manager[V, F](c.Context()) != m {
-		return nil, ErrNoMiddleware
-	}
-	return m.load(c.Context())
+	return m.session(c.Context())
 }

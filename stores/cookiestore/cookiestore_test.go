@@ -272,7 +272,7 @@ func TestCookieAttributes(t *testing.T) {
 		if s, err := m.FromRequestCtx(ctx); err == nil {
 			s.Set("user", "ada")
 		}
-	})(&ctx)
+	}, nil)(&ctx)
 	data := string(ctx.Response.Header.PeekCookie("session_data"))
 	for _, want := range []string{"path=/app", "domain=example.com", "SameSite=Strict", "secure", "HttpOnly", "max-age="} {
 		if !strings.Contains(data, want) {

@@ -38,5 +38,5 @@ func ExampleNew() {
 		if s, err := m.FromRequestCtx(ctx); err == nil && s.Has("user") {
 			ctx.SetBodyString("welcome back")
 		}
-	})))
+	}, nil)))
 }
