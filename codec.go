@@ -1,14 +1,5 @@
 package session
 
-import (
-	"sync"
-	"unsafe"
-
-	"github.com/bytedance/sonic"
-	sonicdec "github.com/bytedance/sonic/decoder"
-	sonicenc "github.com/bytedance/sonic/encoder"
-)
-
 // Codec encodes the session's values and flash messages, one value at a time.
 // The record around them (timestamps, keys, versions) has its own format, so a
 // codec only ever sees a V or an F.
@@ -28,33 +19,15 @@ type Appender interface {
 	AppendMarshal(dst []byte, v any) ([]byte, error)
 }
 
-// JSON is the default codec: JSON through bytedance/sonic, compatible with
-// encoding/json's struct tags. It does not escape HTML and does not sort map
-// keys (sonic's default configuration). Decoded strings share memory with
-// the record they come from, which is never modified.
+// JSON is the default codec, compatible with encoding/json's struct tags. On
+// amd64 and arm64 it is bytedance/sonic; elsewhere (386, arm, riscv64, ...),
+// where sonic does not run, it is encoding/json. Both read what the other
+// writes, so apps on different platforms can share one store. It does not
+// escape HTML. Decoded strings may share memory with the record they come
+// from, which is never modified.
+//
+// JSON decodes into the static type: with V = any, numbers come back as
+// float64 and structs as map[string]any on later requests. Use a concrete V
+// (see the README's "Typed values").
 type JSON struct{}
 
-// Marshal encodes v as JSON.
-func (JSON) Marshal(v any) ([]byte, error) { return sonic.ConfigDefault.Marshal(v) }
-
-// AppendMarshal appends the JSON encoding of v to dst.
-func (JSON) AppendMarshal(dst []byte, v any) ([]byte, error) {
-	err := sonicenc.EncodeInto(&dst, v, 0) // sonic's default configuration
-	return dst, err
-}
-
-// Unmarshal decodes JSON data into v.
-func (JSON) Unmarshal(data []byte, v any) error {
-	d := decoders.Get().(*sonicdec.Decoder)
-	d.Reset(unsafe.String(unsafe.SliceData(data), len(data)))
-	err := d.Decode(v)
-	if err == nil {
-		err = d.CheckTrailings()
-	}
-	d.Reset("")
-	decoders.Put(d)
-	return err
-}
-
-// decoders are reused: sonic's configured Unmarshal allocates one per call.
-var decoders = sync.Pool{New: func() any { return sonicdec.NewDecoder("") }}
