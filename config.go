@@ -129,6 +129,16 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	if cfg.IdleTimeout < 0 || cfg.AbsoluteTimeout < 0 || cfg.TouchInterval < 0 || cfg.RotationGrace < 0 || cfg.StoreTimeout < 0 {
 		return bad("timeouts must not be negative")
 	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"IdleTimeout", cfg.IdleTimeout}, {"AbsoluteTimeout", cfg.AbsoluteTimeout}, {"RotationGrace", cfg.RotationGrace}} {
+		if t.d > 0 && t.d < time.Second {
+			// Stores keep whole seconds: a shorter lifetime would silently
+			// last longer than asked.
+			return bad("%s (%s) is below one second, the least lifetime a store keeps", t.name, t.d)
+		}
+	}
 	if cfg.AbsoluteTimeout < cfg.IdleTimeout {
 		return bad("AbsoluteTimeout (%s) is shorter than IdleTimeout (%s)", cfg.AbsoluteTimeout, cfg.IdleTimeout)
 	}
@@ -146,6 +156,12 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	}
 	if cfg.CookiePath == "" {
 		cfg.CookiePath = "/"
+	}
+	if cfg.CookiePath[0] != '/' || strings.ContainsFunc(cfg.CookiePath, badAttr) {
+		return bad("CookiePath %q must start with \"/\" and have no ';' or control characters", cfg.CookiePath)
+	}
+	if cfg.CookieDomain != "" && !validDomain(cfg.CookieDomain) {
+		return bad("CookieDomain %q must be a bare host name such as \"example.com\": no scheme, port, path, spaces or ';'", cfg.CookieDomain)
 	}
 	switch strings.ToLower(cfg.CookieSameSite) {
 	case "", "lax":
@@ -169,6 +185,9 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	if cfg.Header != "" && !validName(cfg.Header) {
 		return bad("header name %q is not a valid token", cfg.Header)
 	}
+	if reservedHeader(cfg.Header) {
+		return bad("Header %q is a header HTTP, browsers or proxies give a meaning of their own; choose another, such as \"X-Session\"", cfg.Header)
+	}
 	return cfg, nil
 }
 
@@ -184,4 +203,40 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// badAttr reports whether r cannot appear in a cookie attribute value.
+func badAttr(r rune) bool { return r == ';' || r < ' ' || r == 0x7f }
+
+// validDomain reports whether d is a host name a Domain attribute can carry:
+// letters, digits, '-' and '.', optionally with one leading dot.
+func validDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, c := range []byte(d) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.Contains(d, "..")
+}
+
+// reservedHeader reports whether name is a header that carries something else:
+// message framing and connection headers, cookies, caching and the headers
+// that browsers set themselves (a script cannot set Sec-* or Proxy-*).
+func reservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	if strings.HasPrefix(n, "sec-") || strings.HasPrefix(n, "proxy-") {
+		return true
+	}
+	switch n {
+	case "cookie", "set-cookie", "set-cookie2", "host", "content-length", "content-type", "content-encoding",
+		"transfer-encoding", "te", "trailer", "connection", "keep-alive", "upgrade", "expect",
+		"date", "vary", "cache-control", "pragma", "expires", "etag", "location", "server",
+		"origin", "referer", "via", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto":
+		return true
+	}
+	return false
 }

@@ -2,6 +2,8 @@ package session
 
 import (
 	"bytes"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -45,7 +47,7 @@ func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok 
 func (s *Session[V, F]) sendCookie() {
 	persistent := s.m.cfg.CookiePersistent || s.rec.idle > 0
 	switch {
-	case s.stored && (s.id != s.client || s.resign || persistent && s.exp.extended):
+	case s.stored && (s.id != s.client || s.resign || s.recookie || persistent && s.exp.extended):
 		maxAge := time.Duration(0)
 		if persistent {
 			maxAge = s.exp.ttl // what the store gives the record
@@ -54,7 +56,7 @@ func (s *Session[V, F]) sendCookie() {
 			}
 		}
 		s.m.setCookie(s.req, s.m.signer.sign(s.id), maxAge)
-		s.client, s.resign, s.exp.extended = s.id, false, false
+		s.client, s.resign, s.recookie, s.exp.extended = s.id, false, false, false
 	case s.destroyed && s.client != "" && !s.stored:
 		s.m.setCookie(s.req, "", 0)
 		s.client = ""
@@ -74,6 +76,11 @@ func (m *Manager[V, F]) setCookie(ctx *fasthttp.RequestCtx, token string, maxAge
 		c.SetExpire(fasthttp.CookieExpireDelete)
 	case maxAge > 0:
 		c.SetMaxAge(int(ttl.Round(maxAge, time.Second) / time.Second))
+	}
+	if token != "" && c.Secure() && plainHTTP(ctx) {
+		m.warnPlainHTTP.Do(func() {
+			m.log.Warn("session: a Secure cookie was sent over plain HTTP to a host other than localhost; browsers drop it, so sessions will not stick (serve HTTPS, trust your proxy's X-Forwarded-Proto, or set CookieInsecure for development)", "host", string(ctx.Host()))
+		})
 	}
 	h := &ctx.Response.Header
 	h.SetCookie(c)
@@ -126,4 +133,31 @@ func hasToken(list []byte, tok string) bool {
 		}
 	}
 	return false
+}
+
+// plainHTTP reports whether the request reached the app over plain HTTP for a
+// host other than localhost: not TLS, and no proxy said https in
+// X-Forwarded-Proto, X-Forwarded-Ssl or Forwarded. Browsers keep Secure
+// cookies only from https and from localhost.
+func plainHTTP(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsTLS() {
+		return false
+	}
+	h := &ctx.Request.Header
+	if bytes.EqualFold(h.Peek("X-Forwarded-Proto"), []byte("https")) || bytes.EqualFold(h.Peek("X-Forwarded-Ssl"), []byte("on")) ||
+		bytes.Contains(bytes.ToLower(h.Peek("Forwarded")), []byte("proto=https")) {
+		return false
+	}
+	host := string(ctx.Host())
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return host != "localhost" && !strings.HasSuffix(host, ".localhost") && !isLoopback(host)
+}
+
+// isLoopback reports whether host is a loopback IP address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -185,22 +185,40 @@ func TestCookieAttributes(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for name, cfg := range map[string]Config[string, string]{
-		"short secret":          {Secrets: [][]byte{[]byte("short")}},
-		"short second secret":   {Secrets: [][]byte{testKey, []byte("short")}},
-		"bad SameSite":          {CookieSameSite: "sometimes"},
-		"absolute under idle":   {IdleTimeout: time.Hour, AbsoluteTimeout: time.Minute},
-		"negative timeout":      {RotationGrace: -time.Second},
-		"None without Secure":   {CookieSameSite: "None", CookieInsecure: true},
-		"__Host- with Domain":   {CookieName: "__Host-s", CookieDomain: "example.com"},
-		"__Host- with Path":     {CookieName: "__Host-s", CookiePath: "/app"},
-		"__Secure- insecure":    {CookieName: "__Secure-s", CookieInsecure: true},
-		"bad cookie name":       {CookieName: "a b;"},
-		"bad header name":       {Header: "X Session"},
-		"__Host- insecure":      {CookieName: "__Host-s", CookieInsecure: true},
-		"absolute under idle 2": {IdleTimeout: 8 * 24 * time.Hour},
+	for name, tc := range map[string]struct {
+		cfg  Config[string, string]
+		want string // in the error: the field, the value or the rule
+	}{
+		"short secret":          {Config[string, string]{Secrets: [][]byte{[]byte("short")}}, "32 bytes"},
+		"short second secret":   {Config[string, string]{Secrets: [][]byte{testKey, []byte("short")}}, "secret 1"},
+		"bad SameSite":          {Config[string, string]{CookieSameSite: "sometimes"}, "CookieSameSite"},
+		"absolute under idle":   {Config[string, string]{IdleTimeout: time.Hour, AbsoluteTimeout: time.Minute}, "AbsoluteTimeout"},
+		"negative timeout":      {Config[string, string]{RotationGrace: -time.Second}, "negative"},
+		"None without Secure":   {Config[string, string]{CookieSameSite: "None", CookieInsecure: true}, "Secure"},
+		"__Host- with Domain":   {Config[string, string]{CookieName: "__Host-s", CookieDomain: "example.com"}, "__Host-"},
+		"__Host- with Path":     {Config[string, string]{CookieName: "__Host-s", CookiePath: "/app"}, "__Host-"},
+		"__Secure- insecure":    {Config[string, string]{CookieName: "__Secure-s", CookieInsecure: true}, "__Secure-"},
+		"bad cookie name":       {Config[string, string]{CookieName: "a b;"}, "cookie name"},
+		"bad header name":       {Config[string, string]{Header: "X Session"}, "header name"},
+		"__Host- insecure":      {Config[string, string]{CookieName: "__Host-s", CookieInsecure: true}, "__Host-"},
+		"absolute under idle 2": {Config[string, string]{IdleTimeout: 8 * 24 * time.Hour}, "AbsoluteTimeout"},
+		"relative path":         {Config[string, string]{CookiePath: "app"}, "CookiePath"},
+		"path with ;":           {Config[string, string]{CookiePath: "/app;Domain=evil.example"}, "CookiePath"},
+		"domain with port":      {Config[string, string]{CookieDomain: "example.com:8080"}, "CookieDomain"},
+		"domain with scheme":    {Config[string, string]{CookieDomain: "https://example.com"}, "CookieDomain"},
+		"domain with ;":         {Config[string, string]{CookieDomain: "example.com;Secure"}, "CookieDomain"},
+		"domain with space":     {Config[string, string]{CookieDomain: "example .com"}, "CookieDomain"},
+		"Header Cookie":         {Config[string, string]{Header: "Cookie"}, "Header"},
+		"Header Set-Cookie":     {Config[string, string]{Header: "set-cookie"}, "Header"},
+		"Header Host":           {Config[string, string]{Header: "Host"}, "Header"},
+		"Header Content-Length": {Config[string, string]{Header: "Content-Length"}, "Header"},
+		"Header Sec-":           {Config[string, string]{Header: "Sec-Session"}, "Header"},
+		"idle under a second":   {Config[string, string]{IdleTimeout: 300 * time.Millisecond}, "IdleTimeout"},
+		"absolute under second": {Config[string, string]{IdleTimeout: time.Second, AbsoluteTimeout: 999 * time.Millisecond}, "AbsoluteTimeout"},
+		"grace under a second":  {Config[string, string]{RotationGrace: 500 * time.Millisecond}, "RotationGrace"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			cfg := tc.cfg
 			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			short := cfg.Secrets != nil
 			if cfg.Secrets == nil {
@@ -214,6 +232,8 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("error %v is not an ErrConfig", err)
 			case errors.Is(err, ErrShortSecret) != short:
 				t.Fatalf("error %v: errors.Is(ErrShortSecret) = %v", err, !short)
+			case !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q does not name %q", err, tc.want)
 			}
 			defer func() {
 				if recover() == nil {
@@ -221,6 +241,27 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}()
 			New(cfg)
+		})
+	}
+}
+
+// Settings near the rules' edges are accepted.
+func TestConfigAccepts(t *testing.T) {
+	for name, cfg := range map[string]Config[string, string]{
+		"domain":            {CookieDomain: "example.com"},
+		"leading dot":       {CookieDomain: ".example.com"},
+		"subdomain":         {CookieDomain: "app.example-1.co.uk"},
+		"path":              {CookiePath: "/app/v1"},
+		"header":            {Header: "X-Session"},
+		"authorization":     {Header: "Authorization"},
+		"one second":        {IdleTimeout: time.Second, AbsoluteTimeout: time.Second, RotationGrace: time.Second},
+		"short store calls": {StoreTimeout: 50 * time.Millisecond, TouchInterval: 100 * time.Millisecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg.Secrets = [][]byte{testKey}
+			if _, err := NewManager(cfg); err != nil {
+				t.Error(err)
+			}
 		})
 	}
 }

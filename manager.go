@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,6 +21,8 @@ type Manager[V, F any] struct {
 	signer *signer
 	log    *slog.Logger
 	now    func() time.Time // the clock; tests move it
+
+	warnPlainHTTP, warnLongIdle sync.Once // warnings logged once per manager
 }
 
 // NewManager validates cfg, fills in its defaults and returns a Manager. A

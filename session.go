@@ -23,6 +23,7 @@ type Session[V, F any] struct {
 	client    string      // the id the request's cookie or header named
 	resign    bool        // that cookie was signed with an older key
 	destroyed bool        // Destroy was called
+	recookie  bool        // SetIdleTimeout: send the cookie again, persistent or not
 	doomed    []string    // ids to delete at the next save
 	idBuf     [idLen]byte // client's bytes; never changed
 
@@ -200,15 +201,28 @@ func (s *Session[V, F]) DeleteID() string {
 
 // SetIdleTimeout overrides the idle timeout for this session ("remember me");
 // d <= 0 restores Config.IdleTimeout. The override is kept in the record and
-// applies to later requests; the absolute lifetime still caps it. A session
-// with an override gets a persistent cookie.
+// applies to later requests; the absolute lifetime still caps it (a d longer
+// than Config.AbsoluteTimeout is logged once as a warning). A session with an
+// override gets a persistent cookie; restoring the default sends the cookie
+// again as a browser-session cookie (unless Config.CookiePersistent). A d
+// below one second is refused: it is logged as an error and nothing changes.
 func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
+	if d > 0 && d < time.Second {
+		s.m.log.Error("session: SetIdleTimeout below one second refused; the idle timeout is unchanged", "timeout", d)
+		return
+	}
+	if d > s.m.cfg.AbsoluteTimeout {
+		s.m.warnLongIdle.Do(func() {
+			s.m.log.Warn("session: SetIdleTimeout is longer than Config.AbsoluteTimeout, which ends the session first", "timeout", d, "absolute", s.m.cfg.AbsoluteTimeout)
+		})
+	}
 	s.rec.idle = 0
 	if d > 0 {
-		s.rec.idle = max(d.Milliseconds(), 1)
+		s.rec.idle = d.Milliseconds()
 	}
 	s.exp.idleSet = true
 	s.dirty = true
+	s.recookie = true
 }
 
 // idle returns the session's idle timeout.

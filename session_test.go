@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -329,6 +331,74 @@ func TestSetIdleTimeout(t *testing.T) {
 	r, _ := h.stored(h.id())
 	if r.idle != (30 * 24 * time.Hour).Milliseconds() {
 		t.Errorf("record idle = %d", r.idle)
+	}
+
+	// Back to the default: the browser gets a browser-session cookie in place
+	// of the persistent one, for the same id.
+	id := h.id()
+	resp = h.do(func(c *fiber.Ctx, s *sess) error { s.SetIdleTimeout(0); return nil })
+	sc := setCookies(resp)
+	if len(sc) != 1 || !strings.HasPrefix(sc[0], "session=") || strings.Contains(strings.ToLower(sc[0]), "max-age") || strings.Contains(strings.ToLower(sc[0]), "expires") || h.id() != id {
+		t.Errorf("after SetIdleTimeout(0): Set-Cookie %q, want a browser-session cookie for the same id", sc)
+	}
+	if r, _ := h.stored(id); r.idle != 0 {
+		t.Errorf("record idle = %d after SetIdleTimeout(0)", r.idle)
+	}
+
+	// Below one second: refused and logged, nothing changes.
+	h.do(func(c *fiber.Ctx, s *sess) error { s.SetIdleTimeout(300 * time.Millisecond); return nil })
+	if r, _ := h.stored(id); r.idle != 0 || !strings.Contains(h.logs.String(), "below one second refused") {
+		t.Errorf("a 300ms idle timeout: record idle %d, logs %q", r.idle, h.logs.String())
+	}
+
+	// Longer than the absolute lifetime: warned once.
+	for range 2 {
+		h.do(func(c *fiber.Ctx, s *sess) error { s.SetIdleTimeout(100 * 24 * time.Hour); return nil })
+	}
+	if n := strings.Count(h.logs.String(), "longer than Config.AbsoluteTimeout"); n != 1 {
+		t.Errorf("an idle timeout past the absolute one was warned %d times, want once", n)
+	}
+}
+
+// A Secure cookie sent over plain HTTP to a host other than localhost is
+// dropped by browsers: warned once per manager. TLS, a proxy that says https
+// and localhost are not warned.
+func TestPlainHTTPWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, host, header string
+		insecure, warn     bool
+	}{
+		{name: "plain http", host: "example.com", warn: true},
+		{name: "plain http with port", host: "example.com:8080", warn: true},
+		{name: "forwarded proto", host: "example.com", header: "X-Forwarded-Proto: https"},
+		{name: "forwarded", host: "example.com", header: "Forwarded: for=192.0.2.1;proto=https"},
+		{name: "localhost", host: "localhost:3000"},
+		{name: "loopback v4", host: "127.0.0.1:3000"},
+		{name: "loopback v6", host: "[::1]:3000"},
+		{name: "insecure cookie", host: "example.com", insecure: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config[string, string]{CookieInsecure: tc.insecure})
+			for range 2 {
+				req := httptest.NewRequest(http.MethodPost, "/run/x", nil)
+				req.Host = tc.host
+				if k, v, ok := strings.Cut(tc.header, ": "); ok {
+					req.Header.Set(k, v)
+				}
+				h.fn["x"] = func(c *fiber.Ctx, s *sess) error { s.Set("user", "ada"); return nil }
+				resp, err := h.app.Test(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(setCookies(resp)) != 1 {
+					t.Fatalf("err %v, cookies %q", err, setCookies(resp))
+				}
+			}
+			n := strings.Count(h.logs.String(), "over plain HTTP")
+			if want := map[bool]int{true: 1, false: 0}[tc.warn]; n != want {
+				t.Errorf("warned %d times, want %d; logs %q", n, want, h.logs.String())
+			}
+		})
 	}
 }
 
