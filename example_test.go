@@ -240,6 +240,7 @@ func ExampleManager_FastHTTP() {
 
 // Any fiber.Storage keeps sessions through FromStorage: Fiber's own memory
 // storage here, or any gofiber/storage adapter (Redis, Postgres, ...).
+// The prefix keeps this app's keys apart from others in the same storage.
 // fiber.Storage has no compare-and-set, so concurrent saves of one session
 // follow "the last save wins".
 func ExampleFromStorage() {
@@ -247,7 +248,7 @@ func ExampleFromStorage() {
 	app := fiber.New()
 	app.Use(session.New(session.Config[[]string, string]{
 		Secrets: [][]byte{key},
-		Store:   session.FromStorage(storage),
+		Store:   session.FromStorage(storage, "shop:sess:"),
 	}))
 	app.Post("/cart/:item", func(c *fiber.Ctx) error {
 		s, err := session.Get[[]string, string](c)

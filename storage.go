@@ -17,19 +17,24 @@ import (
 // "the last save wins". TTLs are rounded up to whole seconds, the granularity
 // of most fiber.Storage backends. Close closes the storage once, however often
 // it is called.
-func FromStorage(s fiber.Storage) Store { return &storage{s: s} }
+//
+// Every key is prefix followed by the session id, so several apps or managers
+// can share one storage (one Redis, say) without colliding: give each its own
+// prefix, such as "shop:sess:" and "admin:sess:". "" uses the bare id.
+func FromStorage(s fiber.Storage, prefix string) Store { return &storage{s: s, prefix: prefix} }
 
 type storage struct {
-	s     fiber.Storage
-	once  sync.Once
-	close error
+	s      fiber.Storage
+	prefix string
+	once   sync.Once
+	close  error
 }
 
 func (a *storage) Get(ctx context.Context, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, err := a.s.Get(id)
+	b, err := a.s.Get(a.prefix + id)
 	if err != nil {
 		return nil, err
 	}
@@ -43,14 +48,14 @@ func (a *storage) Set(ctx context.Context, id string, data []byte, d time.Durati
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.s.Set(id, data, ttl.Round(d, time.Second))
+	return a.s.Set(a.prefix+id, data, ttl.Round(d, time.Second))
 }
 
 func (a *storage) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return a.s.Delete(id)
+	return a.s.Delete(a.prefix + id)
 }
 
 func (a *storage) Close() error {
