@@ -375,3 +375,45 @@ func ExampleConfig_secrets() {
 	// true
 	// 200 user=
 }
+
+// Values have a concrete type. The JSON codec decodes into the static type
+// of V, so with V = any a number stored on one request comes back as a
+// float64 on the next, and a struct as a map[string]any (NewManager warns).
+// Give V a struct with a field per thing the app keeps, and store it under
+// one key: every request gets the same types back.
+func ExampleConfig_typedValues() {
+	type Data struct {
+		UserID int64
+		Cart   map[string]int
+		Theme  string
+	}
+	app := fiber.New()
+	app.Use(session.New(session.Config[Data, string]{Secrets: [][]byte{key}}))
+	app.Post("/cart/:item", func(c *fiber.Ctx) error {
+		s, err := session.Get[Data, string](c)
+		if err != nil {
+			return err
+		}
+		d, _ := s.Get("data")
+		if d.Cart == nil {
+			d.Cart = map[string]int{}
+		}
+		d.Cart[c.Params("item")]++
+		s.Set("data", d) // store the change: an edit in place is not seen
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+	app.Get("/cart", func(c *fiber.Ctx) error {
+		s, err := session.Get[Data, string](c)
+		if err != nil {
+			return err
+		}
+		d, _ := s.Get("data")
+		return c.SendString(fmt.Sprintf("%d tea (%T)", d.Cart["tea"], d.Cart["tea"]))
+	})
+
+	b := &browser{app: app}
+	b.do(http.MethodPost, "/cart/tea")
+	b.do(http.MethodPost, "/cart/tea")
+	fmt.Println(b.do(http.MethodGet, "/cart"))
+	// Output: 200 2 tea (int)
+}

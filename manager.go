@@ -41,6 +41,7 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 		now:    time.Now,
 	}
 	m.binder, _ = cfg.Store.(Binder)
+	warnUntyped[V, F](m.log, cfg.Codec)
 	return m, nil
 }
 
