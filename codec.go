@@ -30,4 +30,3 @@ type Appender interface {
 // float64 and structs as map[string]any on later requests. Use a concrete V
 // (see the README's "Typed values").
 type JSON struct{}
-
