@@ -42,6 +42,15 @@ var (
 	// ErrEncode is wrapped by the error of a Save that could not encode a
 	// value or flash message with the Codec; nothing is stored then.
 	ErrEncode = errors.New("session: a value does not encode")
+
+	// ErrCSRF is wrapped by the error of every request the CSRF protection
+	// refuses; the error says why: a cross-origin request, a missing token,
+	// or a wrong one.
+	ErrCSRF = errors.New("session: CSRF check failed")
+
+	// ErrNoCSRF is returned by CSRFToken when no CSRF middleware serves the
+	// request (not installed on the route, or skipped by CSRFConfig.Next).
+	ErrNoCSRF = errors.New("session: no CSRF middleware on this request")
 )
 
 // errNotFound returns the sentinel that the stores inside this module

@@ -10,22 +10,30 @@ import (
 	"unsafe"
 )
 
-// Record format, version 1. All integers are unsigned varints; times are Unix
-// milliseconds, durations milliseconds.
+// Record format, versions 1 and 2. All integers are unsigned varints; times
+// are Unix milliseconds, durations milliseconds.
 //
-//	byte    format version (1)
+//	byte    format version: 1 without a CSRF secret, 2 with one
 //	byte    flags (flagMoved: the id was rotated away; read-only grace copy)
 //	uvarint created, deadline (absolute), idle override (0: none), written
 //	uvarint write version (incremented by every save)
+//	        version 2 only: uvarint len (always csrfLen), the CSRF secret (csrf.go)
 //	uvarint number of values, then per value: uvarint len, key, uvarint len, encoded value
 //	uvarint number of flash messages, then the same as values
+//
+// A record without a CSRF secret is written as version 1, byte for byte what
+// the library wrote before version 2 existed, so apps that do not use the
+// CSRF protection write what they always wrote, and older records still load.
+// A grace copy (flagMoved) is always version 1: rotation leaves the old
+// secret behind (graceCopy).
 //
 // Values stay encoded until read: a value nobody reads is neither decoded nor
 // re-encoded.
 const (
-	recordVersion = 1
-	flagMoved     = 1 << 0
-	maxEntries    = 1 << 16
+	recordVersion     = 1 // without a CSRF secret
+	recordVersionCSRF = 2 // with one
+	flagMoved         = 1 << 0
+	maxEntries        = 1 << 16
 )
 
 var errRecord = errors.New("session: malformed record")
@@ -45,6 +53,7 @@ type record[V, F any] struct {
 	idle     int64 // ms; 0: the configured idle timeout
 	written  int64 // ms
 	version  uint64
+	csrf     []byte // the CSRF secret (csrfLen bytes), or nil; never changed in place
 	vals     []entry[V]
 	flash    []entry[F]
 }
@@ -70,7 +79,7 @@ func (r *record[V, F]) ttl(now time.Time, def time.Duration) time.Duration {
 // The entries' keys and raw bytes alias data, which must not change
 // afterwards (the Store contract). It never panics on any input.
 func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
-	if len(data) < 2 || data[0] != recordVersion {
+	if len(data) < 2 || data[0] != recordVersion && data[0] != recordVersionCSRF {
 		return errRecord
 	}
 	d := decoder{b: data[2:]}
@@ -80,6 +89,12 @@ func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 	r.idle = int64(d.uvarint())
 	r.written = int64(d.uvarint())
 	r.version = d.uvarint()
+	r.csrf = nil
+	if data[0] == recordVersionCSRF {
+		if r.csrf = d.bytes(); len(r.csrf) != csrfLen {
+			return errRecord
+		}
+	}
 	r.vals = decodeEntries(&d, r.vals[:0])
 	r.flash = decodeEntries(&d, r.flash[:0])
 	if d.bad || len(d.b) != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
@@ -144,14 +159,22 @@ func (d *decoder) bytes() []byte {
 // raw bytes with c (an error wraps ErrEncode). Encoded entries keep their new raw bytes; with an
 // Appender codec those are a slice of the record itself.
 func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
-	n := 2 + 6*binary.MaxVarintLen64 + entriesSize(r.vals) + entriesSize(r.flash)
+	n := 2 + 6*binary.MaxVarintLen64 + len(r.csrf) + entriesSize(r.vals) + entriesSize(r.flash)
 	b := make([]byte, 0, n)
-	b = append(b, recordVersion, r.flags)
+	if r.csrf == nil {
+		b = append(b, recordVersion, r.flags)
+	} else {
+		b = append(b, recordVersionCSRF, r.flags)
+	}
 	b = binary.AppendUvarint(b, uint64(r.created))
 	b = binary.AppendUvarint(b, uint64(r.deadline))
 	b = binary.AppendUvarint(b, uint64(r.idle))
 	b = binary.AppendUvarint(b, uint64(r.written))
 	b = binary.AppendUvarint(b, r.version)
+	if r.csrf != nil {
+		b = binary.AppendUvarint(b, uint64(len(r.csrf)))
+		b = append(b, r.csrf...)
+	}
 	b, err := appendEntries(c, b, r.vals)
 	if err != nil {
 		return nil, err
@@ -161,6 +184,35 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 
 // entriesSize estimates the encoded size of es, guessing for values not yet
 // encoded.
+// graceCopy returns a copy of raw, a record as stored, marked flagMoved and
+// without its CSRF secret (as version 1): the read-only copy an id keeps for
+// the rotation grace. The secret stays behind so that no token issued before
+// a rotation verifies after it, not even with the old cookie. raw that does
+// not parse (it always does: it was read or written by this request) is
+// copied as it is, marked.
+func graceCopy(raw []byte) []byte {
+	if len(raw) >= 2 && raw[0] == recordVersionCSRF {
+		d := decoder{b: raw[2:]}
+		for range 5 {
+			d.uvarint()
+		}
+		start := len(raw) - len(d.b)
+		d.bytes()
+		if !d.bad {
+			end := len(raw) - len(d.b)
+			out := make([]byte, 0, len(raw)-(end-start))
+			out = append(out, recordVersion, raw[1]|flagMoved)
+			out = append(out, raw[2:start]...)
+			return append(out, raw[end:]...)
+		}
+	}
+	out := append([]byte(nil), raw...)
+	if len(out) >= 2 {
+		out[1] |= flagMoved
+	}
+	return out
+}
+
 func entriesSize[T any](es []entry[T]) int {
 	n := binary.MaxVarintLen32
 	for _, e := range es {

@@ -129,7 +129,7 @@ func (s *Session[V, F]) write(now time.Time) error {
 		ttl = max(rec.ttl(now, s.m.cfg.IdleTimeout), time.Second)
 	}
 	rec.flash = nil
-	s.rec, s.raw, s.stored, s.dirty = rec, data, true, false
+	s.rec, s.raw, s.stored, s.dirty, s.csrfNew = rec, data, true, false, false
 	s.exp = expiry{ttl: ttl, extended: true}
 	s.vals.keys, s.vals.cleared = s.vals.keys[:0], false
 	s.flash.written, s.flash.dirty = true, false
@@ -138,7 +138,11 @@ func (s *Session[V, F]) write(now time.Time) error {
 
 // merge re-applies this request's changes onto latest, the record another
 // request wrote meanwhile: values set or unset here, flash consumed or queued
-// here, an idle timeout set here. Everything else is latest's.
+// here, an idle timeout set here, and a CSRF secret made here when latest has
+// none. Everything else is latest's. So a concurrent save never drops or
+// replaces a stored CSRF secret, and when two requests make a session's
+// first secret at once, the one saved first wins: the tokens the other
+// request gave its page are refused, and the store never holds a mix.
 func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
 	if s.vals.cleared {
 		latest.vals = nil
@@ -161,6 +165,9 @@ func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
 	if s.exp.idleSet {
 		latest.idle = s.rec.idle
 	}
+	if s.csrfNew && latest.csrf == nil {
+		latest.csrf = s.rec.csrf
+	}
 	latest.flags = 0
 	latest.written = ms(now)
 	latest.version++
@@ -179,8 +186,7 @@ func (s *Session[V, F]) retire() error {
 				return storeErr("delete", err)
 			}
 		} else {
-			moved := append([]byte(nil), s.rot.oldRaw...)
-			moved[1] |= flagMoved
+			moved := graceCopy(s.rot.oldRaw) // read-only, without the CSRF secret
 			if err := s.be.Set(ctx, s.rot.oldID, moved, s.m.cfg.RotationGrace); err != nil {
 				return storeErr("set", err)
 			}

@@ -38,7 +38,13 @@ type state[V, F any] struct {
 	stored bool         // a record exists under id (read or written by this request)
 	dirty  bool         // values, expiry or id changed since the last save
 	raw    []byte       // the record under id as last read or written: the compare-and-set base
-	rec    record[V, F] // header and values; rec.flash is unused (see flash)
+	rec    record[V, F] // header, values and CSRF secret; rec.flash is unused (see flash)
+
+	// csrfNew: rec.csrf was made (or taken from the CSRF cookie) by this
+	// request and is not stored yet. A save that merges keeps the stored
+	// secret over it (save.go merge), so a secret, once stored under an id,
+	// is never replaced or dropped there.
+	csrfNew bool
 
 	vals  changes
 	flash flashes[F]
@@ -156,7 +162,8 @@ func (s *Session[V, F]) Dirty() bool {
 // it was rotated away from) and the cookie is expired with the same Path and
 // Domain. Values and flash set afterwards start a brand-new session under a
 // new id, so a logout can still flash a message. Destroyed stays true for the
-// rest of the request.
+// rest of the request. The session's CSRF secret goes with it: tokens issued
+// before Destroy no longer verify (see NewCSRF).
 func (s *Session[V, F]) Destroy() {
 	if s.stored {
 		s.doomed = append(s.doomed, s.id)
@@ -164,8 +171,10 @@ func (s *Session[V, F]) Destroy() {
 	if s.rot.oldID != "" {
 		s.doomed = append(s.doomed, s.rot.oldID)
 	}
+	csrf := s.rec.csrf != nil
 	s.reset()
 	s.destroyed = true
+	s.renewCSRF(csrf)
 }
 
 // Destroyed reports whether Destroy was called during this request.
@@ -176,8 +185,11 @@ func (s *Session[V, F]) Destroyed() bool { return s.destroyed }
 // sudo). With deleteOld the old record is deleted at save; without it, it is
 // cut down to a read-only copy that lives Config.RotationGrace, so requests
 // already in flight with the old cookie still see their session. Either way
-// the old id is never written again.
+// the old id is never written again. The CSRF secret does not move: tokens
+// issued before the rotation no longer verify, and the session gets a new
+// secret (see NewCSRF).
 func (s *Session[V, F]) RegenerateID(deleteOld bool) {
+	s.renewCSRF(s.rec.csrf != nil)
 	if s.stored && s.rot.oldID == "" {
 		s.rot.oldID, s.rot.oldRaw = s.id, s.raw
 	}
@@ -224,6 +236,55 @@ func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
 	s.dirty = true
 	s.recookie = true
 }
+
+// renewCSRF drops the session's CSRF secret after a rotation or Destroy and
+// gives the session a new one when it had one (had) or when a CSRF
+// protection of this manager serves the request: a login then leaves the
+// pre-login token (the CSRF cookie's) behind at once, instead of at the next
+// page with a form. A session that gets no other content is not stored for
+// its secret alone (Save).
+func (s *Session[V, F]) renewCSRF(had bool) {
+	s.rec.csrf, s.csrfNew = nil, false
+	if had || csrfServes(s.req, s.m) {
+		s.rec.csrf, s.csrfNew = newCSRFSecret(), true
+	}
+}
+
+// csrfSecret returns the session's CSRF secret, or nil, and whether the
+// session keeps it: it is stored, or this request will store it. The
+// secret of a session that is not kept travels in the CSRF cookie instead.
+// A read-only grace copy has no secret but one given to it by this request
+// (graceCopy leaves the stored one behind; one that has it anyway does not
+// count).
+func (s *Session[V, F]) csrfSecret() (secret []byte, kept bool) {
+	if s.rot.readOnly && !s.csrfNew {
+		return nil, false
+	}
+	return s.rec.csrf, s.kept()
+}
+
+// setCSRFSecret gives the session secret, which this request made or took
+// from the CSRF cookie; with save, the session is written for it.
+func (s *Session[V, F]) setCSRFSecret(secret []byte, save bool) {
+	s.rec.csrf, s.csrfNew = secret, true
+	s.dirty = s.dirty || save
+}
+
+// kept reports whether the session is stored and writable, or will be stored
+// by this request's save as things stand (see Save).
+func (s *Session[V, F]) kept() bool {
+	switch {
+	case s.rot.readOnly:
+		return false
+	case s.stored:
+		return true
+	}
+	return (s.dirty || s.flashChanged()) && (s.loaded || !s.empty())
+}
+
+// flashPending reports whether the session holds flash messages queued by an
+// earlier request, which a save would consume.
+func (s *Session[V, F]) flashPending() bool { return len(s.flash.in) > 0 }
 
 // idle returns the session's idle timeout.
 func (s *Session[V, F]) idle() time.Duration { return s.rec.idleTimeout(s.m.cfg.IdleTimeout) }

@@ -2,6 +2,10 @@
 // signs out with typed sessions. Run it with `go run ./_example` and open
 // http://localhost:3000 (PORT changes the port; SESSION_SECRET, 32 bytes or
 // more, keeps sessions across restarts).
+//
+// Every form and fetch is protected from cross-site request forgery: forms
+// carry the token in a hidden field, the counter's fetch in the
+// X-CSRF-Token header, and a cross-site post is refused with 403.
 package main
 
 import (
@@ -61,12 +65,21 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 	if err != nil {
 		return nil, err
 	}
+	csrf, err := session.NewCSRF(m, session.CSRFConfig{})
+	if err != nil {
+		return nil, err
+	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Use(m.Handler())
+	app.Use(m.Handler(), csrf.Handler()) // every POST below needs a token
 
 	app.Get("/", func(c *fiber.Ctx) error {
 		st, err := state(c, m)
 		if err != nil {
+			return err
+		}
+		// The token for the page's forms and fetch. A visitor without a
+		// session gets it in a cookie: showing the sign-in form stores nothing.
+		if st.Token, err = session.CSRFToken(c); err != nil {
 			return err
 		}
 		c.Type("html", "utf-8")
@@ -90,7 +103,7 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 		if err != nil {
 			return err
 		}
-		s.RegenerateID(true)
+		s.RegenerateID(true) // a new id, and a new CSRF token
 		s.Set("user", Val{User: &User{Name: name}})
 		s.Flash("notice", Msg{"info", "Welcome, " + name})
 		return c.Redirect("/", fiber.StatusSeeOther)
@@ -128,6 +141,7 @@ type State struct {
 	User   *string        `json:"user"`   // nil when signed out
 	Counts map[string]int `json:"counts"` // every counter by name
 	Flash  []string       `json:"flash"`  // the messages of the previous request
+	Token  string         `json:"-"`      // the page's CSRF token
 }
 
 func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
@@ -157,16 +171,25 @@ func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fibersession example</title>
+<meta name="csrf-token" content="{{.Token}}">
 <style>body{font:16px system-ui;max-width:32rem;margin:3rem auto}.flash{background:#eef;padding:.5rem 1rem}</style>
 </head><body>
 <h1>fibersession</h1>
 {{range .Flash}}<p class="flash">{{.}}</p>{{end}}
 {{if .User}}
 <p>Signed in as <strong>{{.User}}</strong>.</p>
-<form method="post" action="/logout"><button>Sign out</button></form>
+<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{.Token}}"><button>Sign out</button></form>
 {{else}}
-<form method="post" action="/login"><label>Name <input name="name" required maxlength="64"></label> <button>Sign in</button></form>
+<form method="post" action="/login"><input type="hidden" name="csrf_token" value="{{.Token}}"><label>Name <input name="name" required maxlength="64"></label> <button>Sign in</button></form>
 {{end}}
+<p><button type="button" id="apples">Count apples</button></p>
 {{if .Counts}}<ul>{{range $k, $v := .Counts}}<li>{{$k}}: {{$v}}</li>{{end}}</ul>{{end}}
+<script>
+document.getElementById("apples").onclick = async () => {
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  const r = await fetch("/count/apples", {method: "POST", headers: {"X-CSRF-Token": token}});
+  if (r.ok) location.reload(); else alert(await r.text());
+};
+</script>
 </body></html>
 `))

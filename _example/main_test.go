@@ -5,40 +5,78 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/fibersession/session"
 )
 
-// client plays a browser: it keeps the session cookie that responses set,
-// and drops it when a response expires it.
+// client plays a browser on one site: it keeps the cookies that responses
+// set (the session's and the CSRF protection's), drops those a response
+// expires, and sends the headers a current browser adds to a same-origin
+// post.
 type client struct {
-	t      *testing.T
-	do     func(*http.Request) (*http.Response, error)
-	cookie string // the session cookie's value; "" when there is none
+	t       *testing.T
+	do      func(*http.Request) (*http.Response, error)
+	cookies map[string]string
 }
 
-func (c *client) send(method, path, form string) (*http.Response, string) {
+// cookie returns the session cookie's value; "" when there is none.
+func (c *client) cookie() string { return c.cookies["session"] }
+
+// send sends a request with the client's cookies and hdr; a form is sent
+// urlencoded.
+func (c *client) send(method, path, form string, hdr ...string) (*http.Response, string) {
 	c.t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(form))
+	req := httptest.NewRequest(method, "http://example.com"+path, strings.NewReader(form))
 	if form != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	if c.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: "session", Value: c.cookie})
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	for k, v := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
 	resp, err := c.do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	for _, k := range resp.Cookies() {
-		if k.Name == "session" {
-			c.cookie = k.Value // "" when the response expires the cookie
+		if k.Value == "" { // the response expires the cookie
+			delete(c.cookies, k.Name)
+		} else {
+			c.cookies[k.Name] = k.Value
 		}
 	}
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+var hiddenToken = regexp.MustCompile(`<input type="hidden" name="csrf_token" value="([^"]+)">`)
+
+// token loads the page and returns the token of its form.
+func (c *client) token() string {
+	c.t.Helper()
+	_, page := c.send(http.MethodGet, "/", "")
+	m := hiddenToken.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, `<meta name="csrf-token" content="`+m[1]+`">`) {
+		c.t.Fatalf("no token in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+// post submits the page's form (form != "": the token in the hidden field)
+// or calls fetch (the token in the header), as the page does.
+func (c *client) post(path, form string) (*http.Response, string) {
+	c.t.Helper()
+	tok := c.token()
+	if form == "" {
+		return c.send(http.MethodPost, path, "", "X-CSRF-Token", tok, "Sec-Fetch-Site", "same-origin", "Origin", "http://example.com")
+	}
+	return c.send(http.MethodPost, path, form+"&csrf_token="+url.QueryEscape(tok), "Sec-Fetch-Site", "same-origin", "Origin", "http://example.com")
 }
 
 func (c *client) state() State {
@@ -58,7 +96,7 @@ func newClient(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{t: t, do: func(r *http.Request) (*http.Response, error) { return app.Test(r, -1) }}
+	return &client{t: t, cookies: map[string]string{}, do: func(r *http.Request) (*http.Response, error) { return app.Test(r, -1) }}
 }
 
 func TestLoginFlashLogout(t *testing.T) {
@@ -66,16 +104,16 @@ func TestLoginFlashLogout(t *testing.T) {
 	if st := c.state(); st.User != nil || len(st.Flash) != 0 || len(st.Counts) != 0 {
 		t.Fatalf("fresh state %+v", st)
 	}
-	if _, b := c.send(http.MethodPost, "/count/apples", ""); b != `{"key":"apples","value":1}` {
+	if _, b := c.post("/count/apples", ""); b != `{"key":"apples","value":1}` {
 		t.Fatalf("count: %s", b)
 	}
-	before := c.cookie
+	before := c.cookie()
 
-	resp, _ := c.send(http.MethodPost, "/login", "name=ada")
+	resp, _ := c.post("/login", "name=ada")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	after := c.cookie
+	after := c.cookie()
 	if after == before {
 		t.Error("login did not rotate the id")
 	}
@@ -88,12 +126,12 @@ func TestLoginFlashLogout(t *testing.T) {
 		t.Errorf("state after the flash was shown: %+v", st)
 	}
 	// The pre-login cookie opens nothing.
-	oc := &client{t: t, do: c.do, cookie: before}
+	oc := &client{t: t, do: c.do, cookies: map[string]string{"session": before}}
 	if st := oc.state(); st.User != nil || st.Counts["apples"] != 0 {
 		t.Errorf("the pre-login cookie still works: %+v", st)
 	}
 
-	resp, _ = c.send(http.MethodPost, "/logout", "")
+	resp, _ = c.post("/logout", "x=y")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
@@ -105,7 +143,7 @@ func TestLoginFlashLogout(t *testing.T) {
 		t.Errorf("flash shown twice: %+v", st)
 	}
 	// The logged-in cookie is dead too.
-	oc.cookie = after
+	oc.cookies = map[string]string{"session": after}
 	if st := oc.state(); st.User != nil {
 		t.Errorf("the logged-out cookie still works: %+v", st)
 	}
@@ -114,14 +152,55 @@ func TestLoginFlashLogout(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	c := newClient(t)
 	for _, form := range []string{"", "name=", "name=" + strings.Repeat("x", 65)} {
-		if resp, _ := c.send(http.MethodPost, "/login", form); resp.StatusCode != http.StatusBadRequest {
+		if resp, _ := c.post("/login", "x=y&"+form); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("login %q: %d", form, resp.StatusCode)
 		}
 	}
-	if resp, _ := c.send(http.MethodPost, "/count/user", ""); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := c.post("/count/user", ""); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("count/user: %d", resp.StatusCode)
 	}
-	if c.cookie != "" {
+	if c.cookie() != "" {
 		t.Error("refused requests created a session")
+	}
+}
+
+// TestCrossSiteRefused: a page on another site can neither sign a visitor
+// in (login CSRF), nor count, nor sign out; a post without the page's token
+// fails too.
+func TestCrossSiteRefused(t *testing.T) {
+	crossSite := []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}
+	visitor := newClient(t)
+	tok := visitor.token()
+	if resp, _ := visitor.send(http.MethodPost, "/login", "name=mallory&csrf_token="+url.QueryEscape(tok), crossSite...); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site login: %d", resp.StatusCode)
+	}
+	if visitor.cookie() != "" {
+		t.Error("a cross-site login made a session")
+	}
+
+	c := newClient(t)
+	if resp, _ := c.post("/login", "name=ada"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	tok = c.token()
+	for name, tc := range map[string]struct {
+		path, form string
+		hdr        []string
+	}{
+		"cross-site form post":         {"/logout", "csrf_token=" + url.QueryEscape(tok), crossSite},
+		"cross-site fetch":             {"/count/apples", "", append([]string{"X-CSRF-Token", tok}, crossSite...)},
+		"same-site (a subdomain)":      {"/count/apples", "", []string{"X-CSRF-Token", tok, "Sec-Fetch-Site", "same-site", "Origin", "http://evil.example.com"}},
+		"old browser, foreign Origin":  {"/count/apples", "", []string{"X-CSRF-Token", tok, "Origin", "https://evil.example"}},
+		"same-origin without a token":  {"/count/apples", "", []string{"Sec-Fetch-Site", "same-origin"}},
+		"no headers and no token":      {"/logout", "x=y", nil},
+		"a token that is not the page": {"/count/apples", "", []string{"X-CSRF-Token", tok[:len(tok)-2] + "AA", "Sec-Fetch-Site", "same-origin"}},
+	} {
+		resp, body := c.send(http.MethodPost, tc.path, tc.form, tc.hdr...)
+		if resp.StatusCode != http.StatusForbidden || body != "Forbidden" {
+			t.Errorf("%s: %d %q", name, resp.StatusCode, body)
+		}
+	}
+	if st := c.state(); st.User == nil || *st.User != "ada" || len(st.Counts) != 0 {
+		t.Errorf("refused requests changed the session: %+v", st)
 	}
 }

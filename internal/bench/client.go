@@ -44,7 +44,7 @@ func (cl *Client) Do(method, path string) (int, []byte) {
 	ctx.Response.Reset()
 	ctx.Request.Header.SetMethod(method)
 	ctx.Request.SetRequestURI(path)
-	ctx.Request.Header.SetHost("example.com")
+	ctx.Request.Header.SetHost("localhost") // a Secure cookie over http is fine here, as in browsers
 	if len(cl.jar) > 0 {
 		ctx.Request.Header.SetBytesKV(hdrCookie, cl.jar)
 	}
