@@ -329,8 +329,12 @@ func (p *CSRF) Token(ctx *fasthttp.RequestCtx) (string, error) {
 // CSRF.Token). It fails with ErrNoCSRF when none does, with an error
 // wrapping ErrAmbiguous when several do, and with the error of loading the
 // session.
-func CSRFToken(c *fiber.Ctx) (string, error) {
-	ctx := c.Context()
+func CSRFToken(c *fiber.Ctx) (string, error) { return CSRFTokenFromRequest(c.Context()) }
+
+// CSRFTokenFromRequest is CSRFToken for any framework on fasthttp: a token
+// from the CSRF protection serving the request (one that ran Check, Token,
+// Handler or FastHTTP on it).
+func CSRFTokenFromRequest(ctx *fasthttp.RequestCtx) (string, error) {
 	var p *CSRF
 	n := 0
 	ctx.VisitUserValuesAll(func(k, _ any) {
