@@ -394,6 +394,7 @@ func TestCSRFDefaultErrorHandler(t *testing.T) {
 	app.Post("/", func(c *fiber.Ctx) error { return c.SendString("unreachable") })
 	for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {}} {
 		req := httptest.NewRequest(http.MethodPost, "http://example.com/", nil)
+		req.RequestURI = req.URL.RequestURI() // a Host header, as browsers send
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
@@ -1010,6 +1011,7 @@ func TestCSRFConcurrentFirstSecret(t *testing.T) {
 			defer close(done)
 		}
 		req := httptest.NewRequest(method, "http://example.com/race/"+who, nil)
+		req.RequestURI = req.URL.RequestURI() // a Host header, as browsers send
 		req.Header.Set("Cookie", "session="+cookie)
 		for k, v := range hdr {
 			req.Header.Set(k, v)

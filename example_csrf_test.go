@@ -123,6 +123,7 @@ func (b *cookieBrowser) do(method, path string, form url.Values, hdr map[string]
 		r = strings.NewReader(form.Encode())
 	}
 	req := httptest.NewRequest(method, "http://example.com"+path, r)
+	req.RequestURI = req.URL.RequestURI() // a Host header, as browsers send
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
