@@ -103,9 +103,30 @@ func TestServerDown(t *testing.T) {
 	cfg := dsnConfig(t)
 	table := sqltest.Table(t, sqlstore.SQL(connect(t, cfg)))
 	storetest.RunFaults(t, func(t *testing.T, addr string) session.Store {
-		cfg := cfg.Clone()
+		cfg := dsnConfig(t) // a copy of its own
 		cfg.Addr = addr
 		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
 		return sqltest.Open(t, New, connect(t, cfg), Config{Table: table})
 	}, cfg.Addr, 2*time.Second)
+}
+
+// TestContextInterruptsQuery pins what the package documentation promises
+// under Timeouts: a query whose context ends is cut short, with an error
+// matching the context's. The driver has done so since v1.4.0 (v1.3.0 runs a
+// query to its end whatever its context); the module requires v1.5.0, the
+// first with a go.mod (v1.4's appengine.go would add google.golang.org/appengine
+// to this module's requirements).
+func TestContextInterruptsQuery(t *testing.T) {
+	db := connect(t, dsnConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var slept int
+	err := db.QueryRowContext(ctx, "SELECT SLEEP(5)").Scan(&slept)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a 5s query under a 200ms context took %v, want it cut short", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a 5s query under a 200ms context: %v, want an error matching context.DeadlineExceeded", err)
+	}
 }

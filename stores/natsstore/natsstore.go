@@ -66,9 +66,10 @@
 //
 // The store does no I/O of its own beyond the calls it is given a context
 // for. A context without a deadline is bounded by the JetStream context's
-// default timeout (5 seconds, jetstream.WithDefaultTimeout); set the
-// middleware's StoreTimeout to fail sooner. A context that is already done
-// fails a call before any I/O. Recommended client options:
+// default timeout (5 seconds; jetstream.WithDefaultTimeout, in nats.go v1.41
+// and later, changes it); set the middleware's StoreTimeout to fail sooner. A
+// context that is already done fails a call before any I/O. Recommended
+// client options:
 // nats.MaxReconnects(-1) so the client keeps reconnecting after an outage,
 // and nats.ReconnectBufSize(-1) so requests made while disconnected fail at
 // once instead of being buffered (a buffered write can otherwise reach the

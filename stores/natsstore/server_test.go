@@ -3,6 +3,8 @@ package natsstore_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -38,7 +40,9 @@ func bucket(t testing.TB, nc *nats.Conn, ttl time.Duration) jetstream.KeyValue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "fibersession_test_" + rand.Text()
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	name := "fibersession_test_" + hex.EncodeToString(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	kv, err := natsstore.CreateBucket(ctx, js, name, ttl)
@@ -62,7 +66,10 @@ func proxied(t *testing.T, kv jetstream.KeyValue, addr string, opts ...nats.Opti
 	nc := connect(t, "nats://"+addr, append([]nats.Option{
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
-		nats.IgnoreDiscoveredServers(), // reconnect through the proxy only
+		// Reconnect through the proxy only, whatever servers the server
+		// tells of (nats.IgnoreDiscoveredServers is newer than the
+		// nats.go the module requires).
+		nats.SetCustomDialer(proxyDialer(addr)),
 	}, opts...)...)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -73,6 +80,13 @@ func proxied(t *testing.T, kv jetstream.KeyValue, addr string, opts ...nats.Opti
 		t.Fatal(err)
 	}
 	return nc, newStore(t, pkv, natsstore.Config{})
+}
+
+// proxyDialer dials its address whatever address it is asked for.
+type proxyDialer string
+
+func (d proxyDialer) Dial(network, _ string) (net.Conn, error) {
+	return net.DialTimeout(network, string(d), 2*time.Second)
 }
 
 // TestServerDown runs the fault checks with and without the client's

@@ -160,13 +160,22 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// wrongLastSequenceConstant is the error code a replicated (R>1) stream
+// answers a revision conflict with, where a single replica answers
+// jetstream.JSErrCodeStreamWrongLastSequence (10071). nats.go v1.53 and later
+// name it jetstream.JSErrCodeStreamWrongLastSequenceConstant; the module
+// requires an older nats.go.
+const wrongLastSequenceConstant jetstream.ErrorCode = 10164
+
 // conflict reports whether err says the key's revision was not the expected
-// one (Create of an existing key, Update after another write).
+// one (Create of an existing key, Update after another write). Every
+// nats.go version keeps the server's *jetstream.APIError in the error chain
+// (v1.53 and later also wrap it with jetstream.ErrKeyRevisionMismatch).
 func conflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if errors.Is(err, jetstream.ErrKeyExists) {
 		return true
 	}
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+		apiErr.ErrorCode == wrongLastSequenceConstant)
 }

@@ -62,12 +62,12 @@ func commandStats(t *testing.T, c redis.UniversalClient) map[string]int64 {
 		t.Fatal(err)
 	}
 	stats := make(map[string]int64)
-	for line := range strings.Lines(info) {
+	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
-		for field := range strings.SplitSeq(rest, ",") {
+		for _, field := range strings.Split(rest, ",") {
 			if v, ok := strings.CutPrefix(field, "calls="); ok {
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil {

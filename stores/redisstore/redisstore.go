@@ -65,8 +65,8 @@
 // go-redis ignores a context's deadline during I/O unless the client is
 // created with ContextTimeoutEnabled: true; otherwise a call is bounded only
 // by the client's DialTimeout (default 5s), ReadTimeout and WriteTimeout
-// (default 3s), repeated for DialerRetries (default 5 dial attempts, 100ms
-// apart) and MaxRetries (default 3 retries). With Redis down that can hold a
+// (default 3s), repeated for DialerRetries (go-redis v9.16 and later: default
+// 5 dial attempts, 100ms apart) and MaxRetries (default 3 retries). With Redis down that can hold a
 // request for seconds. For a session store, create the client with
 // ContextTimeoutEnabled and set session.Config.StoreTimeout (say 1s), and
 // consider fewer retries, so that an outage answers requests with an error

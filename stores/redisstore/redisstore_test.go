@@ -121,7 +121,7 @@ func TestNew(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	down := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
+	down := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { _ = down.Close() })
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()

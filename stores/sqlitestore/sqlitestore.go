@@ -59,9 +59,12 @@
 // transactions, only single statements, which take the write lock up front;
 // a busy_timeout is therefore enough to serialise writers. When you pass your
 // own *sql.DB to New, put the same pragmas in its DSN (each pooled connection
-// runs them): "file:app.db?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)".
-// Do not use ":memory:" with a pool: every connection gets its own empty
-// database. If the database file is shared with code that holds long write
+// runs them), busy_timeout first, since setting the journal mode on a new
+// connection may itself meet a lock (older versions of modernc.org/sqlite run
+// the pragmas in the DSN's order):
+// "file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)". Do not
+// use ":memory:" with a pool: every connection gets its own empty database.
+// If the database file is shared with code that holds long write
 // transactions and SQLITE_BUSY still appears, db.SetMaxOpenConns(1)
 // serialises everything in the pool at the cost of concurrent reads.
 //
@@ -164,7 +167,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	// A URI filename: escape what would end the path.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	db, err := sql.Open("sqlite", "file:"+esc+
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, ctxerr.Wrap(ctx, "sqlitestore: open", err)
 	}
