@@ -2,7 +2,7 @@ package session
 
 import (
 	"bytes"
-	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -148,16 +148,17 @@ func plainHTTP(ctx *fasthttp.RequestCtx) bool {
 		bytes.Contains(bytes.ToLower(h.Peek("Forwarded")), []byte("proto=https")) {
 		return false
 	}
-	host := string(ctx.Host())
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	host := b2s(ctx.Host()) // no allocation: this runs whenever a cookie is set
+	if strings.HasPrefix(host, "[") {
+		host, _, _ = strings.Cut(host[1:], "]")
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
+		host = host[:i]
 	}
-	host = strings.Trim(host, "[]")
 	return host != "localhost" && !strings.HasSuffix(host, ".localhost") && !isLoopback(host)
 }
 
 // isLoopback reports whether host is a loopback IP address.
 func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
