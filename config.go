@@ -20,8 +20,9 @@ type Config[V, F any] struct {
 	Next func(c *fiber.Ctx) bool
 
 	// ErrorHandler answers a request whose session could not be loaded or
-	// saved: the store failed (a *StoreError), or a value did not encode (an
-	// error wrapping ErrEncode). Default: log the error and answer 500 with
+	// saved: the store failed (a *StoreError), a value did not encode (an
+	// error wrapping ErrEncode), or the record outgrew MaxRecordSize (an
+	// error wrapping ErrTooLarge). Default: log the error and answer 500 with
 	// the plain text "Internal Server Error" (no internals).
 	ErrorHandler fiber.ErrorHandler
 
@@ -62,8 +63,14 @@ type Config[V, F any] struct {
 	// beyond the store client's own timeouts.
 	StoreTimeout time.Duration
 
-	// CookieName is the cookie's name; "__Host-" and "__Secure-" names are
-	// checked against their rules. Default: "session".
+	// MaxRecordSize bounds a session's encoded record in bytes: a save that
+	// would store more fails with an error wrapping ErrTooLarge, and nothing
+	// stored changes. Default: 64 KiB.
+	MaxRecordSize int
+
+	// CookieName is the cookie's name; "__Host-" and "__Secure-" names, with
+	// the prefix in any letter case (as browsers match it), are checked
+	// against their rules. Default: "session".
 	CookieName string
 	// CookiePath is the cookie's Path. Default: "/".
 	CookiePath string
@@ -147,6 +154,12 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	}
 	if cfg.RotationGrace == 0 {
 		cfg.RotationGrace = time.Minute
+	}
+	if cfg.MaxRecordSize < 0 {
+		return bad("MaxRecordSize must not be negative")
+	}
+	if cfg.MaxRecordSize == 0 {
+		cfg.MaxRecordSize = 64 << 10
 	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = "session"

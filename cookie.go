@@ -43,11 +43,13 @@ func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok 
 }
 
 // sendCookie sets the cookie when the client's differs from the session's:
-// a new id, a re-signed value, a new Max-Age, or a destroyed session.
+// a new id, a re-signed value, a new Max-Age, or a destroyed session. It
+// never sends one for an id that is not live: a read-only grace copy's, or
+// one dropped because another request destroyed or moved the session.
 func (s *Session[V, F]) sendCookie() {
 	persistent := s.m.cfg.CookiePersistent || s.rec.idle > 0
 	switch {
-	case s.stored && (s.id != s.client || s.resign || s.recookie || persistent && s.exp.extended):
+	case s.stored && !s.rot.readOnly && (s.id != s.client || s.resign || s.recookie || persistent && s.exp.extended):
 		maxAge := time.Duration(0)
 		if persistent {
 			maxAge = s.exp.ttl // what the store gives the record

@@ -43,6 +43,10 @@ var (
 	// value or flash message with the Codec; nothing is stored then.
 	ErrEncode = errors.New("session: a value does not encode")
 
+	// ErrTooLarge is wrapped by the error of a Save whose record would be
+	// larger than Config.MaxRecordSize; nothing is stored then.
+	ErrTooLarge = errors.New("session: record larger than Config.MaxRecordSize")
+
 	// ErrCSRF is wrapped by the error of every request the CSRF protection
 	// refuses; the error says why: a cross-origin request, a missing token,
 	// or a wrong one.

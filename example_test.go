@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -303,6 +304,37 @@ func ExampleSession_KeepFlash() {
 	// Output:
 	// 200 map[notice:Saved!]
 	// 200 map[]
+}
+
+// Update is a read-modify-write: concurrent requests of one session that
+// each add one to a counter add exactly as many, where Get then Set could
+// lose some.
+func ExampleSession_Update() {
+	app := fiber.New()
+	app.Use(session.New(session.Config[int, string]{Secrets: [][]byte{key}, CookieInsecure: true}))
+	app.Post("/visit", func(c *fiber.Ctx) error {
+		s, err := session.Get[int, string](c)
+		if err != nil {
+			return err
+		}
+		n := s.Update("visits", func(old int) int { return old + 1 })
+		return c.SendString(fmt.Sprint(n))
+	})
+
+	b := &browser{app: app}
+	b.do(http.MethodPost, "/visit") // starts the session
+	var wg sync.WaitGroup
+	for range 50 { // fifty requests at once, all with the same cookie
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			(&browser{app: app, cookie: b.cookie}).do(http.MethodPost, "/visit")
+		}()
+	}
+	wg.Wait()
+	fmt.Println(b.do(http.MethodPost, "/visit"))
+	// Output:
+	// 200 52
 }
 
 // API clients without a cookie jar carry the same signed value in a header:

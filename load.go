@@ -71,9 +71,10 @@ func (s *Session[V, F]) read(id string) error {
 	// A store that reports the TTL holds no record past its absolute deadline
 	// (every write and touch sets TTL <= deadline - now), and its TTL lags
 	// the idle timeout by less than a touch interval on most requests: then
-	// the clock is not needed.
+	// the clock is not needed. A grace copy or tombstone (rotate) is always
+	// checked: a tombstone's deadline has passed.
 	touch := false
-	if ttl <= 0 || rec.idleTimeout(s.m.cfg.IdleTimeout)-ttl >= s.m.cfg.TouchInterval {
+	if ttl <= 0 || rec.moved() || rec.idleTimeout(s.m.cfg.IdleTimeout)-ttl >= s.m.cfg.TouchInterval {
 		now := s.m.now()
 		if rec.deadline <= ms(now) {
 			s.m.log.Debug("session: record past its absolute lifetime; starting a fresh session")

@@ -21,6 +21,7 @@ type Manager[V, F any] struct {
 	signer *signer
 	log    *slog.Logger
 	now    func() time.Time // the clock; tests move it
+	saving saving[V, F]     // saves of one session take turns (commit.go)
 
 	warnPlainHTTP, warnLongIdle sync.Once // warnings logged once per manager
 }
@@ -56,6 +57,9 @@ func (m *Manager[V, F]) Serve(ctx *fasthttp.RequestCtx, next func() error) (err 
 	ctx.SetUserValue(m, (*Session[V, F])(nil)) // served, not loaded yet
 	err = next()
 	if s, _ := ctx.UserValue(m).(*Session[V, F]); s != nil {
+		if s.failed != nil { // a Save in next failed: do not write twice
+			return s.failed, true
+		}
 		if serr := s.Save(); serr != nil {
 			return serr, true
 		}

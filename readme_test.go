@@ -53,7 +53,7 @@ func TestReadmeExample(t *testing.T) {
 	bin := filepath.Join(dir, "readme")
 	build := exec.Command("go", "build", "-mod=mod", "-o", bin, ".")
 	build.Dir = dir
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off", "GOSUMDB=off")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("the README example does not build: %v\n%s", err, out)
 	}

@@ -97,7 +97,10 @@ func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 	}
 	r.vals = decodeEntries(&d, r.vals[:0])
 	r.flash = decodeEntries(&d, r.flash[:0])
-	if d.bad || len(d.b) != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
+	// Flags this release does not know mean a newer release wrote the
+	// record: reading it as if they were not there could lose what they
+	// mean, and writing it back would drop them.
+	if d.bad || len(d.b) != 0 || r.flags&^flagMoved != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
 		return errRecord
 	}
 	return nil
@@ -184,34 +187,35 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 
 // entriesSize estimates the encoded size of es, guessing for values not yet
 // encoded.
-// graceCopy returns a copy of raw, a record as stored, marked flagMoved and
-// without its CSRF secret (as version 1): the read-only copy an id keeps for
-// the rotation grace. The secret stays behind so that no token issued before
-// a rotation verifies after it, not even with the old cookie. raw that does
-// not parse (it always does: it was read or written by this request) is
-// copied as it is, marked.
-func graceCopy(raw []byte) []byte {
-	if len(raw) >= 2 && raw[0] == recordVersionCSRF {
-		d := decoder{b: raw[2:]}
-		for range 5 {
-			d.uvarint()
-		}
-		start := len(raw) - len(d.b)
-		d.bytes()
-		if !d.bad {
-			end := len(raw) - len(d.b)
-			out := make([]byte, 0, len(raw)-(end-start))
-			out = append(out, recordVersion, raw[1]|flagMoved)
-			out = append(out, raw[2:start]...)
-			return append(out, raw[end:]...)
-		}
+// graceCopy returns raw, a record as stored, as the read-only copy its id
+// keeps for the rotation grace: marked flagMoved, without its CSRF secret,
+// and with its deadline cut to until, so that it reads as no session after
+// the grace even if a store keeps it longer. The secret stays behind so that
+// no token issued before a rotation verifies after it, not even with the old
+// cookie. raw that does not decode (it always does: it was read or written
+// by this request) gives a tombstone.
+func graceCopy(raw []byte, until int64) []byte {
+	var rec record[struct{}, struct{}]
+	if decodeRecord(raw, &rec) != nil {
+		return tombstone()
 	}
-	out := append([]byte(nil), raw...)
-	if len(out) >= 2 {
-		out[1] |= flagMoved
+	rec.flags |= flagMoved
+	rec.csrf = nil
+	rec.deadline = min(rec.deadline, until)
+	data, err := encodeRecord(nil, &rec) // every entry has its raw bytes: no codec is needed
+	if err != nil {
+		return tombstone()
 	}
-	return out
+	return data
 }
+
+// tombstone returns the record that replaces an id that RegenerateID(true)
+// moved away from, until it expires: a record marked moved whose deadline has
+// passed, with nothing in it. It reads as no session, and no save that read
+// the old record can write it again (its compare-and-set fails).
+func tombstone() []byte { return tombstoneRecord }
+
+var tombstoneRecord = []byte{recordVersion, flagMoved, 0, 0, 0, 0, 0, 0, 0} // never changed
 
 func entriesSize[T any](es []entry[T]) int {
 	n := binary.MaxVarintLen32

@@ -1,23 +1,42 @@
 package session
 
 import (
-	"errors"
-	"slices"
+	"context"
+	"fmt"
 	"time"
 )
 
-// maxTries bounds the compare-and-set attempts of one save. Every failed
-// attempt means another request's save succeeded, so a save fails with
-// ErrConflict only when more than maxTries requests wrote the same session
-// while it retried.
+// maxTries bounds the compare-and-set attempts of one write. Every failed
+// attempt means another process wrote the session meanwhile (saves within
+// the process take turns, see commit.go), so a save fails with ErrConflict
+// only when other processes wrote the same session that many times while it
+// retried, waiting a little longer each time.
 const maxTries = 32
 
 // Save writes the session now if anything changed, extends an idle expiry
 // that is due, and sets the cookie. The middleware calls it after the
 // handler; call it yourself only to see an error in the handler. A session
 // that is new and empty is not stored and gets no cookie. The error is a
-// *StoreError, or wraps ErrEncode when a value does not encode.
+// *StoreError, or wraps ErrEncode when a value does not encode, or
+// ErrTooLarge when the record would outgrow Config.MaxRecordSize.
+//
+// When another request destroyed the session, or moved it to a new id,
+// after this one read it, Save writes nothing and returns nil: the session
+// is not brought back, and this request's changes are dropped (logged at
+// debug level); the session then reads as new.
+//
+// After a Save that failed, the middleware does not save again: it answers
+// the request with that error (see Config.ErrorHandler), since the failed
+// write may yet land, and a second one could apply the changes twice.
 func (s *Session[V, F]) Save() error {
+	if err := s.save(); err != nil {
+		s.failed = err
+		return err
+	}
+	return nil
+}
+
+func (s *Session[V, F]) save() error {
 	wrote := len(s.doomed) > 0
 	for len(s.doomed) > 0 {
 		ctx, cancel := s.context()
@@ -28,17 +47,13 @@ func (s *Session[V, F]) Save() error {
 		}
 		s.doomed = s.doomed[1:]
 	}
-	canTouch := s.be.touch != nil && s.exp.ttl > 0 && s.rot.oldID == ""
 	switch {
-	case s.rot.readOnly:
-	case s.dirty || s.flashChanged() || s.exp.touch && !canTouch:
+	case s.rot.readOnly: // a grace copy is never written, extended or moved
+	case s.dirty || s.flashChanged() || s.exp.touch && !s.canTouch():
 		if !s.loaded && !s.stored && s.empty() {
 			break
 		}
 		if err := s.write(s.m.now()); err != nil {
-			return err
-		}
-		if err := s.retire(); err != nil {
 			return err
 		}
 		wrote = true
@@ -60,11 +75,19 @@ func (s *Session[V, F]) empty() bool {
 	return len(s.rec.vals) == 0 && len(s.pending()) == 0 && s.rec.idle == 0
 }
 
-// write stores the record under s.id: with compare-and-set when the store has
-// it, re-applying this request's changes onto a concurrently written record.
+// canTouch reports whether a due idle extension can be a TTL-only Touch. A
+// store with compare-and-set extends by rewriting the record conditionally
+// instead, so that a request that read the session before another one moved
+// it to a new id cannot extend the id it moved away from.
+func (s *Session[V, F]) canTouch() bool {
+	return s.be.touch != nil && s.be.cas == nil && s.exp.ttl > 0 && s.rot.oldID == ""
+}
+
+// write stores the session's record: under a new id when it has none in the
+// store or was rotated, else in place. With compare-and-set, no write
+// overwrites another request's changes, brings back a destroyed record or
+// writes an id that was rotated away (commit.go).
 func (s *Session[V, F]) write(now time.Time) error {
-	ctx, cancel := s.context()
-	defer cancel()
 	if s.id == "" {
 		s.id = newID()
 	}
@@ -72,128 +95,121 @@ func (s *Session[V, F]) write(now time.Time) error {
 		s.rec.created = ms(now)
 		s.rec.deadline = ms(now.Add(s.m.cfg.AbsoluteTimeout))
 	}
-	rec := s.rec
-	rec.flash = s.pending()
-	rec.flags = 0
-	rec.written = ms(now)
-	rec.version++
-	data, err := encodeRecord(s.m.cfg.Codec, &rec)
+	rec := s.next(now)
+	data, ttl, err := s.encode(&rec, now)
 	if err != nil {
 		return err
 	}
-	ttl := max(rec.ttl(now, s.m.cfg.IdleTimeout), time.Second)
-	if s.be.cas == nil {
+	ctx, cancel := s.context()
+	defer cancel()
+	switch {
+	case s.be.cas == nil:
 		if err := s.be.Set(ctx, s.id, data, ttl); err != nil {
 			return storeErr("set", err)
 		}
-	}
-	for try := 0; s.be.cas != nil; try++ {
-		done, err := s.be.cas.CompareAndSet(ctx, s.id, s.raw, data, ttl)
-		if err != nil {
-			return storeErr("set", err)
-		}
-		if done {
-			break
-		}
-		if try == maxTries {
-			return storeErr("set", ErrConflict)
-		}
-		if s.raw == nil { // the new id is taken: choose another
-			s.id = newID()
-			continue
-		}
-		cur, err := s.be.Get(ctx, s.id)
-		if errors.Is(err, ErrNotFound) {
-			s.m.log.Debug("session: record deleted by a concurrent request; changes dropped")
-			s.reset()
-			return nil
-		}
-		if err != nil {
-			return storeErr("get", err)
-		}
-		var latest record[V, F]
-		if decodeRecord(cur, &latest) != nil {
-			s.raw = cur // overwrite what cannot be read
-			continue
-		}
-		if latest.moved() {
-			s.m.log.Debug("session: id rotated by a concurrent request; changes dropped")
-			s.reset()
-			return nil
-		}
-		rec = s.merge(latest, now)
-		if data, err = encodeRecord(s.m.cfg.Codec, &rec); err != nil {
+		if err := s.retire(ctx); err != nil {
 			return err
 		}
-		s.raw = cur
-		ttl = max(rec.ttl(now, s.m.cfg.IdleTimeout), time.Second)
+	case s.rot.oldID != "":
+		return s.rotate(ctx, rec, data, ttl, now)
+	case !s.stored:
+		if err := s.create(ctx, data, ttl); err != nil {
+			return err
+		}
+	default:
+		return s.m.commit(ctx, s, written[V, F]{rec: rec, data: data, ttl: ttl}, now)
 	}
+	s.wrote(rec, data, ttl)
+	return nil
+}
+
+// next returns the record this request's save writes when nothing else
+// wrote the session since it was read: the session, its pending flash, and
+// a new write time and version.
+func (s *Session[V, F]) next(now time.Time) record[V, F] {
+	rec := s.rec
+	rec.flash = s.pending()
+	stamp(&rec, s.rec.version, now)
+	return rec
+}
+
+// stamp marks rec as the write after version, at now.
+func stamp[V, F any](rec *record[V, F], version uint64, now time.Time) {
+	rec.flags = 0
+	rec.written = ms(now)
+	rec.version = version + 1
+}
+
+// encode returns rec encoded and the time to live to store it with.
+func (s *Session[V, F]) encode(rec *record[V, F], now time.Time) ([]byte, time.Duration, error) {
+	data, err := encodeRecord(s.m.cfg.Codec, rec)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) > s.m.cfg.MaxRecordSize {
+		return nil, 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), s.m.cfg.MaxRecordSize)
+	}
+	return data, max(rec.ttl(now, s.m.cfg.IdleTimeout), time.Second), nil
+}
+
+// create stores a record that no id holds yet: under s.id if it is free, else
+// under another new id.
+func (s *Session[V, F]) create(ctx context.Context, data []byte, ttl time.Duration) error {
+	for try := 0; ; try++ {
+		done, err := s.be.cas.CompareAndSet(ctx, s.id, nil, data, ttl)
+		switch {
+		case err != nil:
+			return storeErr("set", err)
+		case done:
+			return nil
+		case try == maxTries:
+			return storeErr("set", ErrConflict)
+		}
+		s.id = newID()
+	}
+}
+
+// wrote makes rec, stored as data for ttl, the session as saved.
+func (s *Session[V, F]) wrote(rec record[V, F], data []byte, ttl time.Duration) {
 	rec.flash = nil
 	s.rec, s.raw, s.stored, s.dirty, s.csrfNew = rec, data, true, false, false
 	s.exp = expiry{ttl: ttl, extended: true}
-	s.vals.keys, s.vals.cleared = s.vals.keys[:0], false
+	s.vals.keys, s.vals.updates, s.vals.cleared = s.vals.keys[:0], nil, false
 	s.flash.written, s.flash.dirty = true, false
-	return nil
-}
-
-// merge re-applies this request's changes onto latest, the record another
-// request wrote meanwhile: values set or unset here, flash consumed or queued
-// here, an idle timeout set here, and a CSRF secret made here when latest has
-// none. Everything else is latest's. So a concurrent save never drops or
-// replaces a stored CSRF secret, and when two requests make a session's
-// first secret at once, the one saved first wins: the tokens the other
-// request gave its page are refused, and the store never holds a mix.
-func (s *Session[V, F]) merge(latest record[V, F], now time.Time) record[V, F] {
-	if s.vals.cleared {
-		latest.vals = nil
-	}
-	for _, key := range s.vals.keys {
-		if i := find(s.rec.vals, key); i >= 0 {
-			latest.vals = put(latest.vals, s.rec.vals[i])
-		} else if j := find(latest.vals, key); j >= 0 {
-			latest.vals = slices.Delete(latest.vals, j, j+1)
-		}
-	}
-	for _, e := range s.flash.in {
-		if j := find(latest.flash, e.key); j >= 0 && !s.isKept(e.key) && string(latest.flash[j].raw) == string(e.raw) {
-			latest.flash = slices.Delete(latest.flash, j, j+1)
-		}
-	}
-	for _, e := range s.flash.out {
-		latest.flash = put(latest.flash, e)
-	}
-	if s.exp.idleSet {
-		latest.idle = s.rec.idle
-	}
-	if s.csrfNew && latest.csrf == nil {
-		latest.csrf = s.rec.csrf
-	}
-	latest.flags = 0
-	latest.written = ms(now)
-	latest.version++
-	return latest
-}
-
-// retire deletes the id RegenerateID moved away from, or cuts it down to a
-// read-only copy for the rotation grace. A store bound to the request holds
-// only the new record, so there is nothing to retire.
-func (s *Session[V, F]) retire() error {
-	if s.rot.oldID != "" && !s.be.bound {
-		ctx, cancel := s.context()
-		defer cancel()
-		if s.rot.deleteOld {
-			if err := s.be.Delete(ctx, s.rot.oldID); err != nil {
-				return storeErr("delete", err)
-			}
-		} else {
-			moved := graceCopy(s.rot.oldRaw) // read-only, without the CSRF secret
-			if err := s.be.Set(ctx, s.rot.oldID, moved, s.m.cfg.RotationGrace); err != nil {
-				return storeErr("set", err)
-			}
-		}
-	}
 	s.rot = rotation{}
+}
+
+// drop forgets the session after another request destroyed it or moved it
+// to a new id: nothing of this request is written, and no cookie is sent.
+func (s *Session[V, F]) drop(why string) {
+	s.m.log.Debug("session: " + why + " by a concurrent request; this request's changes are dropped")
+	s.reset()
+}
+
+// retire deletes the id RegenerateID moved away from, or replaces it with a
+// read-only copy for the rotation grace, on a store without compare-and-set
+// (rotate does it with). A store bound to the request holds only the new
+// record, so there is nothing to retire.
+func (s *Session[V, F]) retire(ctx context.Context) error {
+	if s.rot.oldID == "" || s.be.bound {
+		return nil
+	}
+	if s.rot.deleteOld {
+		if err := s.be.Delete(ctx, s.rot.oldID); err != nil {
+			return storeErr("delete", err)
+		}
+		return nil
+	}
+	if err := s.be.Set(ctx, s.rot.oldID, s.graceCopy(s.rot.oldRaw), s.m.cfg.RotationGrace); err != nil {
+		return storeErr("set", err)
+	}
 	return nil
+}
+
+// graceCopy returns the read-only copy of raw, the record under the id
+// RegenerateID moved away from, that the id keeps for the rotation grace.
+func (s *Session[V, F]) graceCopy(raw []byte) []byte {
+	return graceCopy(raw, ms(s.m.now().Add(s.m.cfg.RotationGrace)))
 }
 
 // extend moves an unchanged record's idle expiry with a TTL-only touch.

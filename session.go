@@ -25,7 +25,12 @@ type Session[V, F any] struct {
 	destroyed bool        // Destroy was called
 	recookie  bool        // SetIdleTimeout: send the cookie again, persistent or not
 	doomed    []string    // ids to delete at the next save
+	failed    error       // the error of a Save that failed: the middleware does not save again
 	idBuf     [idLen]byte // client's bytes; never changed
+
+	// Taking turns with the process's other saves of the session (commit.go).
+	turn    chan turn[V, F]  // where this save waits for its turn
+	waiting []*Session[V, F] // saves waiting for this one's turn to end
 
 	state[V, F] // the session itself: reset returns it to the zero value
 }
@@ -46,7 +51,7 @@ type state[V, F any] struct {
 	// is never replaced or dropped there.
 	csrfNew bool
 
-	vals  changes
+	vals  changes[V]
 	flash flashes[F]
 	rot   rotation
 	exp   expiry
@@ -54,11 +59,18 @@ type state[V, F any] struct {
 	first [2]entry[V] // rec.vals's first backing array
 }
 
-// changes are the values set, unset or cleared since the last save.
-type changes struct {
-	keys    []string  // set or unset
-	cleared bool      // Clear
-	buf     [4]string // keys's first backing array
+// changes are the values set, unset, updated or cleared since the last save.
+type changes[V any] struct {
+	keys    []string    // set or unset
+	updates []update[V] // Update, in order, of keys not in keys
+	cleared bool        // Clear
+	buf     [4]string   // keys's first backing array
+}
+
+// update is one call of Update.
+type update[V any] struct {
+	key string
+	fn  func(V) V
 }
 
 // flashes are the flash messages of this request and the next.
@@ -126,6 +138,26 @@ func (s *Session[V, F]) Set(key string, v V) {
 	s.change(key)
 }
 
+// Update sets the value under key to fn(old), where old is the current value
+// (the zero V when there is none), and returns the new value. Unlike Get then
+// Set, it is a read-modify-write: when another request changed the key after
+// this one read the session, the save applies fn again to the value stored by
+// then, so a hundred concurrent requests that each add one to a counter add a
+// hundred (on a store with compare-and-set). fn may therefore run more than
+// once, and during another request's save of the same session: it must
+// compute the new value from old alone. A Set, Unset or Clear of the key
+// later in the request replaces the update.
+func (s *Session[V, F]) Update(key string, fn func(old V) V) V {
+	old, _ := s.Get(key)
+	v := fn(old)
+	s.rec.vals = put(s.rec.vals, entry[V]{key: key, v: v, has: true})
+	if !slices.Contains(s.vals.keys, key) {
+		s.vals.updates = append(s.vals.updates, update[V]{key, fn})
+	}
+	s.dirty = true
+	return v
+}
+
 // Unset removes the value under key.
 func (s *Session[V, F]) Unset(key string) {
 	if i := find(s.rec.vals, key); i >= 0 {
@@ -137,7 +169,7 @@ func (s *Session[V, F]) Unset(key string) {
 // Clear removes every value. Flash messages are not values and stay.
 func (s *Session[V, F]) Clear() {
 	s.rec.vals = nil
-	s.vals.keys = s.vals.keys[:0]
+	s.vals.keys, s.vals.updates = s.vals.keys[:0], nil
 	s.vals.cleared = true
 	s.dirty = true
 }
@@ -149,6 +181,7 @@ func (s *Session[V, F]) change(key string) {
 	if !slices.Contains(s.vals.keys, key) {
 		s.vals.keys = append(s.vals.keys, key)
 	}
+	s.vals.updates = slices.DeleteFunc(s.vals.updates, func(u update[V]) bool { return u.key == key })
 	s.dirty = true
 }
 
@@ -185,10 +218,20 @@ func (s *Session[V, F]) Destroyed() bool { return s.destroyed }
 // sudo). With deleteOld the old record is deleted at save; without it, it is
 // cut down to a read-only copy that lives Config.RotationGrace, so requests
 // already in flight with the old cookie still see their session. Either way
-// the old id is never written again. The CSRF secret does not move: tokens
+// the old id is never written again, and if another request destroyed the
+// session or moved it first, the save drops this request's changes rather
+// than bring it back (see Save). The CSRF secret does not move: tokens
 // issued before the rotation no longer verify, and the session gets a new
 // secret (see NewCSRF).
+//
+// A request that read the old id's grace copy cannot move it again:
+// RegenerateID does nothing then (logged at debug level), and the copy
+// expires at the end of the grace.
 func (s *Session[V, F]) RegenerateID(deleteOld bool) {
+	if s.rot.readOnly {
+		s.m.log.Debug("session: RegenerateID on the read-only grace copy of a rotated session ignored")
+		return
+	}
 	s.renewCSRF(s.rec.csrf != nil)
 	if s.stored && s.rot.oldID == "" {
 		s.rot.oldID, s.rot.oldRaw = s.id, s.raw

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -438,29 +439,56 @@ func TestExpiry(t *testing.T) {
 	})
 }
 
+// withoutCAS is a store with the Toucher and TTLGetter of st but without its
+// compare-and-set.
+type withoutCAS struct {
+	Store
+	Toucher
+	TTLGetter
+}
+
 func TestTouchThrottled(t *testing.T) {
-	// Real time: the memory store's TTLs run on the wall clock.
-	h := newHarness(t, Config[string, string]{IdleTimeout: 4 * time.Second, TouchInterval: time.Second, CookiePersistent: true})
-	id := h.login("ada")
-	read := func(c *fiber.Ctx, s *sess) error { s.Get("user"); return nil }
-	for range 2 {
-		if sc := setCookies(h.do(read)); len(sc) != 0 {
-			t.Errorf("cookie re-sent without a change: %q", sc)
-		}
-	}
-	if n := h.store.touches.Load() + h.store.sets.Load(); n != 1 {
-		t.Fatalf("%d writes for one login and two immediate reads", n)
-	}
-	time.Sleep(1200 * time.Millisecond) // let the stored expiry fall a touch interval behind
-	if sc := strings.Join(setCookies(h.do(read)), ""); !strings.Contains(sc, "max-age=4;") {
-		t.Errorf("touch of a persistent cookie sent %q, want Max-Age 4", sc)
-	}
-	h.do(read)
-	if h.store.touches.Load() != 1 || h.store.sets.Load() != 1 {
-		t.Errorf("touches %d, sets %d; want one touch and no rewrite", h.store.touches.Load(), h.store.sets.Load())
-	}
-	if _, ttl, _ := h.store.Store.GetTTL(context.Background(), id); ttl < 3900*time.Millisecond {
-		t.Errorf("touched TTL %s, want about the 4s idle timeout", ttl)
+	for _, tc := range []struct {
+		name            string
+		cas             bool
+		touches, writes int64 // by the extension
+	}{
+		// A store without compare-and-set extends with a TTL-only touch.
+		{"Touch", false, 1, 0},
+		// One with it rewrites the record conditionally, so that a request
+		// that read the session before it moved cannot extend the old id.
+		{"CompareAndSet", true, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Real time: the memory store's TTLs run on the wall clock.
+			st := newCountingStore(t)
+			cfg := Config[string, string]{IdleTimeout: 4 * time.Second, TouchInterval: time.Second, CookiePersistent: true, Store: st}
+			if !tc.cas {
+				cfg.Store = withoutCAS{st, st, st}
+			}
+			h := newHarness(t, cfg)
+			id := h.login("ada")
+			read := func(c *fiber.Ctx, s *sess) error { s.Get("user"); return nil }
+			for range 2 {
+				if sc := setCookies(h.do(read)); len(sc) != 0 {
+					t.Errorf("cookie re-sent without a change: %q", sc)
+				}
+			}
+			if n := st.touches.Load() + st.sets.Load(); n != 1 {
+				t.Fatalf("%d writes for one login and two immediate reads", n)
+			}
+			time.Sleep(1200 * time.Millisecond) // let the stored expiry fall a touch interval behind
+			if sc := strings.Join(setCookies(h.do(read)), ""); !strings.Contains(sc, "max-age=4;") {
+				t.Errorf("touch of a persistent cookie sent %q, want Max-Age 4", sc)
+			}
+			h.do(read)
+			if st.touches.Load() != tc.touches || st.sets.Load() != 1+tc.writes {
+				t.Errorf("touches %d, writes %d after the login's; want %d and %d", st.touches.Load(), st.sets.Load()-1, tc.touches, tc.writes)
+			}
+			if _, ttl, _ := st.Store.GetTTL(context.Background(), id); ttl < 3900*time.Millisecond {
+				t.Errorf("extended TTL %s, want about the 4s idle timeout", ttl)
+			}
+		})
 	}
 }
 
@@ -530,3 +558,30 @@ func TestUndecodableRecord(t *testing.T) {
 }
 
 func newJar() (*cookiejar.Jar, error) { return cookiejar.New(nil) }
+
+// A save whose record would outgrow MaxRecordSize fails with ErrTooLarge
+// and changes nothing stored.
+func TestMaxRecordSize(t *testing.T) {
+	h := newHarness(t, Config[string, string]{MaxRecordSize: 1000})
+	id := h.login("ada")
+	before, _ := h.store.Store.Get(context.Background(), id)
+	var saveErr error
+	resp := h.do(func(c *fiber.Ctx, s *sess) error {
+		s.Set("big", strings.Repeat("x", 1000))
+		saveErr = s.Save()
+		return saveErr
+	})
+	if !errors.Is(saveErr, ErrTooLarge) || resp.StatusCode != 500 {
+		t.Errorf("Save = %v, status %d; want ErrTooLarge and 500", saveErr, resp.StatusCode)
+	}
+	if after, _ := h.store.Store.Get(context.Background(), id); string(after) != string(before) {
+		t.Error("the failed save changed the stored record")
+	}
+	h.do(func(c *fiber.Ctx, s *sess) error { s.Set("small", strings.Repeat("x", 800)); return nil })
+	if r, _ := h.stored(id); find(r.vals, "small") < 0 {
+		t.Error("a record under the limit was not stored")
+	}
+	if _, err := NewManager(Config[string, string]{MaxRecordSize: -1, Secrets: [][]byte{testKey}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("a negative MaxRecordSize: %v, want ErrConfig", err)
+	}
+}

@@ -32,7 +32,9 @@ type Store interface {
 
 // Toucher is implemented by stores that can extend a record's time to live
 // without rewriting it. The middleware uses it together with TTLGetter to
-// extend idle sessions cheaply; a missing record is not an error.
+// extend idle sessions cheaply on a store without CompareAndSetter (one with
+// it extends by a conditional rewrite, which cannot extend an id that
+// another request moved away from); a missing record is not an error.
 type Toucher interface {
 	// Touch sets the remaining time to live of the record under id to ttl.
 	Touch(ctx context.Context, id string, ttl time.Duration) error
@@ -53,7 +55,10 @@ type TTLGetter interface {
 // stored is byte-for-byte old; a nil old means "only if absent". It reports
 // whether the write happened. With it, concurrent requests that change
 // different keys of one session both persist, and a destroyed or rotated
-// session is never written back by a slower request.
+// session is never written back, moved again or extended by a slower
+// request. A store that keeps data must compare the bytes exactly: the
+// middleware also uses it to replace a rotated-away record with its grace
+// copy or a tombstone only if it is still the record the request read.
 type CompareAndSetter interface {
 	// CompareAndSet writes data only if the record under id is old (nil:
 	// absent), and reports whether it wrote.

@@ -109,6 +109,7 @@ type Browser struct {
 	t      testing.TB
 	app    *fiber.App
 	cookie string // the session cookie's value; "" when there is none
+	sent   bool   // the last response set the session cookie
 }
 
 // NewBrowser returns a browser of app with no cookie.
@@ -132,11 +133,12 @@ func (b *Browser) Do(method, path string) (int, string) {
 	if err != nil {
 		b.t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
+	b.sent = false
 	for _, c := range resp.Cookies() {
 		if c.Name != "session" {
 			continue
 		}
-		b.cookie = c.Value
+		b.cookie, b.sent = c.Value, true
 		if c.MaxAge < 0 || !c.Expires.IsZero() && c.Expires.Before(time.Now()) {
 			b.cookie = ""
 		}
@@ -154,6 +156,10 @@ func (b *Browser) Expect(method, path, want string) {
 
 // Cookie returns the session cookie's value, "" when there is none.
 func (b *Browser) Cookie() string { return b.cookie }
+
+// Sent reports whether the last response set the session cookie (a value or
+// its expiry).
+func (b *Browser) Sent() bool { return b.sent }
 
 // SetCookie replaces the session cookie's value ("" removes it).
 func (b *Browser) SetCookie(value string) { b.cookie = value }
