@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,27 @@ import (
 	"github.com/fibersession/session/stores/storetest"
 )
 
-// redisAddr is the Redis the tests use: SESSION_REDIS_ADDR or loopback.
-var redisAddr = storetest.Addr("SESSION_REDIS_ADDR", "127.0.0.1:6379")
+// The Redis the tests use: SESSION_REDIS_ADDR, a standalone server (default
+// loopback), or, when SESSION_REDIS_CLUSTER is set, the Redis Cluster whose
+// nodes it lists ("127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"; .ci/run
+// starts such a cluster with .ci/redis-cluster and runs the tests against
+// it too). TestRedisDown, which puts a proxy in front of one server, runs
+// against the standalone server only, and is skipped with a cluster.
+var (
+	redisAddr    = storetest.Addr("SESSION_REDIS_ADDR", "127.0.0.1:6379")
+	redisCluster = clusterAddrs(os.Getenv("SESSION_REDIS_CLUSTER"))
+)
+
+// clusterAddrs splits a comma-separated list of addresses; nil when empty.
+func clusterAddrs(list string) []string {
+	var addrs []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
 
 // The store's capabilities, checked at compile time.
 var _ interface {
@@ -27,9 +47,36 @@ var _ interface {
 	session.CompareAndSetter
 } = (*redisstore.Store)(nil)
 
-// newClient returns a client of the test Redis, closed when the test ends,
-// or skips (fails with SESSION_REQUIRE_SERVERS=1) when Redis is unreachable.
-func newClient(t testing.TB) *redis.Client {
+// newClient returns a client of the test Redis (a cluster client when
+// SESSION_REDIS_CLUSTER is set), closed when the test ends, or skips (fails
+// with SESSION_REQUIRE_SERVERS=1) when Redis is unreachable.
+func newClient(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	if redisCluster != nil {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redisCluster, ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second})
+		t.Cleanup(func() { _ = c.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		// Every master must answer, and the cluster must serve every slot.
+		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return node.Ping(ctx).Err() })
+		if err == nil {
+			var info string
+			if info, err = c.ClusterInfo(ctx).Result(); err == nil && !strings.Contains(info, "cluster_state:ok") {
+				err = errors.New("cluster_state is not ok")
+			}
+		}
+		if err != nil {
+			storetest.Unavailable(t, "Redis Cluster at "+strings.Join(redisCluster, ","), err)
+		}
+		return c
+	}
+	return newStandalone(t)
+}
+
+// newStandalone returns a client of the standalone test Redis, closed when
+// the test ends, or skips (fails with SESSION_REQUIRE_SERVERS=1) when it is
+// unreachable.
+func newStandalone(t testing.TB) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = c.Close() })
@@ -61,26 +108,39 @@ func testPrefix(t testing.TB, c redis.UniversalClient) string {
 	return prefix
 }
 
+// deletePrefix deletes the keys under prefix: on every master of a cluster
+// (SCAN lists one node's keys), one DEL a key (a DEL of several keys in
+// different slots is refused), pipelined.
 func deletePrefix(t testing.TB, c redis.UniversalClient, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	flush := func() {
-		if len(keys) > 0 {
-			if err := c.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("cleanup of %s*: %v", prefix, err)
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		pipe := c.Pipeline()
+		for iter.Next(ctx) {
+			pipe.Del(ctx, iter.Val())
+			if pipe.Len() == 500 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
 			}
-			keys = keys[:0]
 		}
-	}
-	for iter.Next(ctx) {
-		if keys = append(keys, iter.Val()); len(keys) == 500 {
-			flush()
+		if err := iter.Err(); err != nil {
+			return err
 		}
+		if pipe.Len() > 0 {
+			_, err := pipe.Exec(ctx)
+			return err
+		}
+		return nil
 	}
-	flush()
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	} else {
+		err = scan(ctx, c)
+	}
+	if err != nil {
 		t.Errorf("cleanup of %s*: %v", prefix, err)
 	}
 }
