@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	fibersession "github.com/gofiber/fiber/v2/middleware/session"
 )
 
 // The interleavings of stores/storetest's Races section that need the
@@ -183,5 +184,34 @@ func TestFailedSaveNotRepeated(t *testing.T) {
 	}
 	if n := h.store.sets.Load() - sets; n != 1 {
 		t.Errorf("%d writes, want the handler's one", n)
+	}
+}
+
+// On a store without compare-and-set the grace copy still reads as no
+// session after RotationGrace, by its own deadline, however long the store
+// keeps it.
+func TestGraceCopyDeadline(t *testing.T) {
+	h := newHarness(t, Config[string, string]{Store: FromStorage(fibersession.New().Storage, "t:"), RotationGrace: time.Minute})
+	h.login("ada")
+	old := h.cookie()
+	h.do(func(c *fiber.Ctx, s *sess) error { s.RegenerateID(false); return nil })
+	read := func() string {
+		h.mu.Lock()
+		h.fn["read"] = func(c *fiber.Ctx, s *sess) error { v, _ := s.Get("user"); return c.SendString(v) }
+		h.mu.Unlock()
+		req := httptest.NewRequest(http.MethodPost, "/run/read", nil)
+		req.AddCookie(&http.Cookie{Name: "session", Value: old})
+		resp, err := h.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body(t, resp)
+	}
+	if got := read(); got != "ada" {
+		t.Fatalf("the old cookie within the grace read %q, want the grace copy's ada", got)
+	}
+	h.advance(61 * time.Second) // the storage still holds the copy (its clock is the wall's)
+	if got := read(); got != "" {
+		t.Errorf("the old cookie after the grace read %q, want a new session", got)
 	}
 }
