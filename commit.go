@@ -153,7 +153,7 @@ func (s *Session[V, F]) took(w written[V, F]) error {
 	case w.err != nil:
 		return w.err
 	case w.gone:
-		s.drop("session destroyed or moved to a new id")
+		s.drop("session destroyed, moved to a new id or rewritten in a format this release cannot read")
 		return nil
 	}
 	if w.shared {
@@ -202,30 +202,24 @@ func (m *Manager[V, F]) writeTurn(ctx context.Context, s *Session[V, F], others 
 }
 
 // build merges the changes of s and then of others, in order, onto base, the
-// stored record, and encodes the result. A record that does not decode is
-// replaced by s's own; a grace copy (the session moved to a new id) or no
-// record means the session is gone.
+// stored record, and encodes the result. No record, a grace copy (the
+// session moved to a new id) or a record that does not decode (a newer
+// release's, say, which this one must not overwrite) means the session is
+// gone for this request.
 func (m *Manager[V, F]) build(s *Session[V, F], others []*Session[V, F], base []byte, now time.Time) written[V, F] {
 	if base == nil {
 		return written[V, F]{gone: true}
 	}
 	var rec record[V, F]
-	if err := decodeRecord(base, &rec); err == nil {
-		if rec.moved() {
-			return written[V, F]{gone: true}
-		}
-		version := rec.version
-		rec = s.merge(rec)
-		for _, o := range others {
-			rec = o.merge(rec)
-		}
-		stamp(&rec, version, now)
-	} else {
-		rec = s.next(now) // overwrite what cannot be read
-		for _, o := range others {
-			rec = o.merge(rec)
-		}
+	if decodeRecord(base, &rec) != nil || rec.moved() {
+		return written[V, F]{gone: true}
 	}
+	version := rec.version
+	rec = s.merge(rec)
+	for _, o := range others {
+		rec = o.merge(rec)
+	}
+	stamp(&rec, version, now)
 	data, ttl, err := s.encode(&rec, now)
 	return written[V, F]{rec: rec, data: data, ttl: ttl, err: err}
 }
@@ -326,7 +320,7 @@ func (s *Session[V, F]) rotate(ctx context.Context, rec record[V, F], data []byt
 			if err := s.be.Delete(ctx, s.id); err != nil {
 				return storeErr("delete", err)
 			}
-			s.drop("session destroyed or moved to a new id")
+			s.drop("session destroyed, moved to a new id or rewritten in a format this release cannot read")
 			return nil
 		}
 		// The moved record keeps this request's new lifetime and CSRF

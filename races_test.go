@@ -14,7 +14,7 @@ import (
 )
 
 // The interleavings of stores/storetest's Races section that need the
-// harness's clock or its keys. Each runs on the memory store.
+// harness's clock, its keys or its stores.
 
 // A request that read the session before another moved it to a new id
 // finds an extension due: it must not extend the id moved away from.
@@ -213,5 +213,28 @@ func TestGraceCopyDeadline(t *testing.T) {
 	h.advance(61 * time.Second) // the storage still holds the copy (its clock is the wall's)
 	if got := read(); got != "" {
 		t.Errorf("the old cookie after the grace read %q, want a new session", got)
+	}
+}
+
+// A record that a newer release rewrote, in a format this one cannot read,
+// while a request of this release was in its handler is not overwritten by
+// that request's save.
+func TestNewerRecordNotOverwritten(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	id := h.login("ada")
+	newer := []byte{3, 0, 'a', 'n', 'y', 't', 'h', 'i', 'n', 'g'}
+	resp := h.do(func(c *fiber.Ctx, s *sess) error {
+		s.Get("user")
+		if err := h.store.Store.Set(context.Background(), id, newer, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		s.Set("late", "1")
+		return nil
+	})
+	if sc := setCookies(resp); len(sc) != 0 {
+		t.Errorf("the save sent %q", sc)
+	}
+	if got, _ := h.store.Store.Get(context.Background(), id); string(got) != string(newer) {
+		t.Errorf("the newer release's record became %x", got)
 	}
 }
