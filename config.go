@@ -29,7 +29,8 @@ type Config[V, F any] struct {
 	// Store keeps the records. Default: a new in-memory store (stores/memory).
 	Store Store
 
-	// Secrets are the HMAC-SHA256 keys for the cookie, each at least 32 bytes:
+	// Secrets are the HMAC-SHA256 keys for the cookie, each at least 32 bytes
+	// and not one byte repeated (NewManager refuses both with ErrConfig):
 	// the first signs, all verify. To rotate, put the new key first and keep
 	// the old ones until their cookies have expired. Default: one random key
 	// made at start with a warning (sessions then do not survive a restart).
@@ -90,7 +91,11 @@ type Config[V, F any] struct {
 
 	// Header, when set, names a request and response header that carries the
 	// same signed value as the cookie, for API clients without a cookie jar.
-	// A request's header takes precedence over its cookie. Default: none.
+	// A request's header, when it has a non-empty value, takes precedence over
+	// its cookie; the header sent several times with values naming different
+	// sessions gives a fresh session, as two such cookies do. The header is
+	// not HttpOnly: scripts that can read a response can read it (see
+	// SECURITY.md). Default: none.
 	Header string
 }
 
@@ -119,6 +124,12 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	for i, k := range cfg.Secrets {
 		if len(k) < minKey {
 			return cfg, fmt.Errorf("%w (secret %d has %d bytes)", ErrShortSecret, i, len(k))
+		}
+		if oneByte(k) {
+			// A placeholder such as 32 zero bytes or "xxxx...": long enough,
+			// but anyone can guess it. The byte is not named, so the error
+			// does not put a secret in a log.
+			return bad("secret %d is one byte repeated %d times, a placeholder anyone can guess; use random bytes (for example 32 from crypto/rand)", i, len(k))
 		}
 	}
 	if len(cfg.Secrets) == 0 {
@@ -189,11 +200,13 @@ func withDefaults[V, F any](cfg Config[V, F]) (Config[V, F], error) {
 	default:
 		return bad("CookieSameSite %q is not Lax, Strict or None", cfg.CookieSameSite)
 	}
-	if strings.HasPrefix(cfg.CookieName, "__Secure-") && cfg.CookieInsecure {
-		return bad("a __Secure- cookie must be Secure")
+	// Browsers match the prefixes in any letter case ("__host-" is a
+	// __Host- cookie), so the rules do too.
+	if hasPrefixFold(cfg.CookieName, "__Secure-") && cfg.CookieInsecure {
+		return bad("cookie name %q: a __Secure- cookie (the prefix in any letter case) must be Secure", cfg.CookieName)
 	}
-	if strings.HasPrefix(cfg.CookieName, "__Host-") && (cfg.CookieInsecure || cfg.CookieDomain != "" || cfg.CookiePath != "/") {
-		return bad("a __Host- cookie must be Secure, have Path / and no Domain")
+	if hasPrefixFold(cfg.CookieName, "__Host-") && (cfg.CookieInsecure || cfg.CookieDomain != "" || cfg.CookiePath != "/") {
+		return bad("cookie name %q: a __Host- cookie (the prefix in any letter case) must be Secure, have Path / and no Domain", cfg.CookieName)
 	}
 	if cfg.Header != "" && !validName(cfg.Header) {
 		return bad("header name %q is not a valid token", cfg.Header)
@@ -216,6 +229,23 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasPrefixFold reports whether s begins with prefix in any ASCII letter
+// case, as browsers match the cookie name prefixes "__Host-" and
+// "__Secure-".
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// oneByte reports whether every byte of k is the same byte.
+func oneByte(k []byte) bool {
+	for _, c := range k {
+		if c != k[0] {
+			return false
+		}
+	}
+	return len(k) > 0
 }
 
 // badAttr reports whether r cannot appear in a cookie attribute value.

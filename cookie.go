@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -12,34 +13,68 @@ import (
 )
 
 // token returns the verified id the request carries: from Config.Header when
-// the request has it, else from the cookie. With several cookies of the
-// session's name, they must not name different sessions.
+// the request has a non-empty value of it, else from the cookie. The header
+// is never merged with the cookie: a header that does not verify yields a
+// fresh session even next to a valid cookie. The request may carry the
+// header, or the cookie, several times: values that do not verify are
+// skipped, and valid values that name different sessions yield a fresh
+// session (an attacker who can add a value must not choose which one wins).
+// key is the highest index of a key that verified a value, so that a value
+// signed with an older key is re-issued.
 func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok bool) {
+	var t tokens
 	if m.cfg.Header != "" {
-		if v := ctx.Request.Header.Peek(m.cfg.Header); len(v) > 0 {
-			return m.signer.verify(v)
+		for _, v := range ctx.Request.Header.PeekAll(m.cfg.Header) {
+			if len(v) > 0 {
+				t.add(m.signer, v)
+			}
+		}
+		if t.seen {
+			return t.result(m.log, "header values")
 		}
 	}
-	clash := false
 	ctx.Request.Header.VisitAllCookie(func(k, v []byte) {
-		if clash || string(k) != m.cfg.CookieName {
-			return
+		if string(k) == m.cfg.CookieName {
+			t.add(m.signer, v)
 		}
-		vid, vkey, vok := m.signer.verify(v)
-		if !vok {
-			return
-		}
-		if ok && string(vid) != string(id) {
-			clash = true
-			return
-		}
-		id, key, ok = vid, vkey, true
 	})
-	if clash {
-		m.log.Debug("session: several valid cookies name different sessions; starting fresh")
+	return t.result(m.log, "cookies")
+}
+
+// tokens gathers the signed values of one request's header or cookies.
+type tokens struct {
+	id    []byte // the id of the valid values; a slice of one of them
+	key   int    // the highest key index that verified one
+	ok    bool   // a value verified
+	clash bool   // valid values name different sessions
+	seen  bool   // a value was added, valid or not
+}
+
+// add verifies v and records its id.
+func (t *tokens) add(s *signer, v []byte) {
+	t.seen = true
+	if t.clash {
+		return
+	}
+	id, key, ok := s.verify(v)
+	switch {
+	case !ok:
+	case t.ok && string(id) != string(t.id):
+		t.clash = true
+	default:
+		t.id, t.key, t.ok = id, max(t.key, key), true
+	}
+}
+
+// result returns the id the values name, or ok false when none verified or
+// they name different sessions; the latter is logged at debug level, with
+// what ("cookies", "header values") naming the values.
+func (t *tokens) result(log *slog.Logger, what string) (id []byte, key int, ok bool) {
+	if t.clash {
+		log.Debug("session: several valid " + what + " name different sessions; starting fresh")
 		return nil, 0, false
 	}
-	return id, key, ok
+	return t.id, t.key, t.ok
 }
 
 // sendCookie sets the cookie when the client's differs from the session's:

@@ -177,10 +177,10 @@ func NewCSRF[V, F any](m *Manager[V, F], cfg CSRFConfig) (*CSRF, error) {
 		return bad("CookieName %q has characters a cookie name cannot have", name)
 	case name == m.cfg.CookieName:
 		return bad("CookieName %q is the session cookie's name", name)
-	case strings.HasPrefix(name, "__Host-") && (!secure || path != "/" || domain != ""):
-		return bad("CookieName %q: a __Host- cookie must be Secure, have Path / and no Domain, and the CSRF cookie takes these from the session cookie", name)
-	case strings.HasPrefix(name, "__Secure-") && !secure:
-		return bad("CookieName %q: a __Secure- cookie must be Secure, and the CSRF cookie takes Secure from the session cookie", name)
+	case hasPrefixFold(name, "__Host-") && (!secure || path != "/" || domain != ""):
+		return bad("CookieName %q: a __Host- cookie (the prefix in any letter case) must be Secure, have Path / and no Domain, and the CSRF cookie takes these from the session cookie", name)
+	case hasPrefixFold(name, "__Secure-") && !secure:
+		return bad("CookieName %q: a __Secure- cookie (the prefix in any letter case) must be Secure, and the CSRF cookie takes Secure from the session cookie", name)
 	}
 	trusted := make(map[string]bool, len(cfg.TrustedOrigins))
 	for i, o := range cfg.TrustedOrigins {

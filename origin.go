@@ -76,10 +76,12 @@ func sameOrigin(a, b string) bool {
 // splitOrigin splits "scheme://host[:port]" into the scheme and the host
 // with its port, dropping the scheme's default port (80 for http, 443 for
 // https). ok is false for anything else: no scheme, no host, a path, query,
-// fragment or user info, or "null".
+// fragment or user info, "null", or a byte outside ASCII (browsers send
+// internationalized host names in punycode), so that the case folding of
+// the callers is ASCII's alone.
 func splitOrigin(s string) (scheme, host string, ok bool) {
 	i := strings.Index(s, "://")
-	if i <= 0 {
+	if i <= 0 || !ascii(s) {
 		return "", "", false
 	}
 	scheme, host = s[:i], s[i+3:]
@@ -94,6 +96,15 @@ func splitOrigin(s string) (scheme, host string, ok bool) {
 	}
 	host = strings.TrimSuffix(host, ":") // an empty port is the default one
 	return scheme, host, host != ""
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // trustedOrigin checks a CSRFConfig.TrustedOrigins entry and returns the key

@@ -2,9 +2,17 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // secret32 is a CSRF secret for record tests.
@@ -157,4 +165,254 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("grace copy differs:\n%+v\n%+v", r, g)
 		}
 	})
+}
+
+// Records across releases. The files in testdata/records are records as
+// this release writes them (format versions 1 and 2), made once by hand from
+// the format's description (record.go) rather than by the encoder, and never
+// regenerated: every later release must still read them, which
+// TestRecordFixtures and TestRecordFixturesServed check in CI. A format
+// change is rolled out readers first (README, "Record format and upgrades").
+//
+// session-cookie.txt is a session cookie for the id every fixture is served
+// under, signed with fixtureKey; cookiestore-data.txt is v2-csrf.rec sealed
+// for the encrypted cookie store (fixtures_test.go).
+
+// fixtureKey signs testdata/records/session-cookie.txt.
+var fixtureKey = []byte("fixture cookie key, 32 bytes long")
+
+// fixtureID is the id of session-cookie.txt: the bytes 0 to 31.
+const fixtureID = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+
+// fixtureDeadline is 2200-01-01, the fixtures' absolute deadline, so that
+// they stay live for as long as anyone runs these tests.
+const fixtureDeadline = 7258118400000
+
+type fixture struct {
+	file                             string
+	format, flags                    byte
+	created, deadline, idle, written int64
+	version                          uint64
+	csrf                             string
+	vals, flash                      [][2]string // key, JSON as stored
+	user, notice                     string      // what a session of strings reads
+	typed                            bool        // the values are JSON objects
+}
+
+var fixtures = []fixture{
+	{file: "v1-values-flash.rec", format: 1, created: 1700000000000, deadline: fixtureDeadline, written: 1700000001000, version: 3,
+		vals: [][2]string{{"user", `"ada"`}, {"cart", `"3 apples"`}}, flash: [][2]string{{"notice", `"Welcome back"`}}, user: "ada", notice: "Welcome back"},
+	{file: "v1-idle-override.rec", format: 1, created: 1700000000000, deadline: fixtureDeadline, idle: 30 * 24 * 3600 * 1000, written: 1700000002000, version: 12,
+		vals: [][2]string{{"user", `"ada"`}}, user: "ada"},
+	{file: "v1-moved.rec", format: 1, flags: flagMoved, created: 1700000000000, deadline: fixtureDeadline, written: 1700000003000, version: 5,
+		vals: [][2]string{{"user", `"ada"`}}, flash: [][2]string{{"notice", `"Saved!"`}}, user: "ada", notice: "Saved!"},
+	{file: "v1-flash-only.rec", format: 1, created: 1700000000000, deadline: fixtureDeadline, written: 1700000000000, version: 1,
+		flash: [][2]string{{"error", `"Wrong password"`}}},
+	{file: "v2-csrf.rec", format: 2, created: 1700000000000, deadline: fixtureDeadline, idle: 3600 * 1000, written: 1700000004000, version: 7,
+		csrf: "0123456789abcdefghijklmnopqrstuv", vals: [][2]string{{"user", `"ada"`}, {"", `""`}}, flash: [][2]string{{"notice", `"Welcome back"`}},
+		user: "ada", notice: "Welcome back"},
+	{file: "v2-csrf-moved.rec", format: 2, flags: flagMoved, created: 1700000000000, deadline: fixtureDeadline, written: 1700000005000, version: 8,
+		csrf: "0123456789abcdefghijklmnopqrstuv", vals: [][2]string{{"user", `"ada"`}}, user: "ada"},
+	{file: "v1-typed.rec", format: 1, created: 1700000000000, deadline: fixtureDeadline, written: 1700000006000, version: 2,
+		vals: [][2]string{{"user", `{"id":7,"name":"ada"}`}}, flash: [][2]string{{"notice", `{"level":"info","text":"Saved!"}`}}, typed: true},
+}
+
+func readFixture(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "records", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestRecordFixtures decodes every fixture record and checks all it holds.
+func TestRecordFixtures(t *testing.T) {
+	entries := func(es []entry[string]) [][2]string {
+		var out [][2]string
+		for _, e := range es {
+			out = append(out, [2]string{e.key, string(e.raw)})
+		}
+		return out
+	}
+	for _, fx := range fixtures {
+		t.Run(fx.file, func(t *testing.T) {
+			data := readFixture(t, fx.file)
+			if data[0] != fx.format {
+				t.Fatalf("format byte %d, want %d", data[0], fx.format)
+			}
+			var r record[string, string]
+			if err := decodeRecord(data, &r); err != nil {
+				t.Fatalf("this release does not read a record it wrote: %v", err)
+			}
+			got := fixture{file: fx.file, format: data[0], flags: r.flags, created: r.created, deadline: r.deadline, idle: r.idle,
+				written: r.written, version: r.version, csrf: string(r.csrf), vals: entries(r.vals), flash: entries(r.flash),
+				user: fx.user, notice: fx.notice, typed: fx.typed}
+			if !reflect.DeepEqual(got, fx) {
+				t.Errorf("decoded\n %+v\nwant\n %+v", got, fx)
+			}
+			if r.moved() != (fx.flags&flagMoved != 0) {
+				t.Errorf("moved() = %v", r.moved())
+			}
+			if fx.typed {
+				type user struct {
+					ID   int64  `json:"id"`
+					Name string `json:"name"`
+				}
+				type msg struct{ Level, Text string }
+				var u user
+				var m msg
+				if err := (JSON{}).Unmarshal(r.vals[0].raw, &u); err != nil || u != (user{7, "ada"}) {
+					t.Errorf("typed value: %+v %v", u, err)
+				}
+				if err := (JSON{}).Unmarshal(r.flash[0].raw, &m); err != nil || m != (msg{"info", "Saved!"}) {
+					t.Errorf("typed flash: %+v %v", m, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRecordFixturesServed serves every fixture record of strings under the
+// fixture cookie's id: the fixture cookie verifies, the session holds the
+// record's values and flash, and a grace copy (moved) stays read-only: a
+// write to it is dropped and its bytes do not change.
+func TestRecordFixturesServed(t *testing.T) {
+	tok := strings.TrimSpace(string(readFixture(t, "session-cookie.txt")))
+	if id, key, ok := newSigner("session", [][]byte{fixtureKey}).verify([]byte(tok)); !ok || string(id) != fixtureID || key != 0 {
+		t.Fatalf("the fixture cookie does not verify: %q %v", id, ok)
+	}
+	for _, fx := range fixtures {
+		if fx.typed {
+			continue
+		}
+		t.Run(fx.file, func(t *testing.T) {
+			h := newHarness(t, Config[string, string]{Secrets: [][]byte{fixtureKey}})
+			data := readFixture(t, fx.file)
+			if err := h.store.Store.Set(context.Background(), fixtureID, data, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			var id, user, notice, errFlash string
+			resp := h.do(func(c *fiber.Ctx, s *sess) error {
+				id = s.ID()
+				user, _ = s.Get("user")
+				notice, _ = s.GetFlash("notice")
+				errFlash, _ = s.GetFlash("error")
+				s.Set("visits", "1")
+				return nil
+			}, "session="+tok)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if id != fixtureID || user != fx.user || notice != fx.notice {
+				t.Errorf("session %s: user %q, notice %q; want %s, %q, %q", id, user, notice, fixtureID, fx.user, fx.notice)
+			}
+			if fx.file == "v1-flash-only.rec" && errFlash != "Wrong password" {
+				t.Errorf("flash %q", errFlash)
+			}
+			after, err := h.store.Store.Get(context.Background(), fixtureID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r record[string, string]
+			if err := decodeRecord(after, &r); err != nil {
+				t.Fatal(err)
+			}
+			switch moved := fx.flags&flagMoved != 0; {
+			case moved && !bytes.Equal(after, data):
+				t.Errorf("a grace copy was written: %x", after)
+			case !moved && (find(r.vals, "visits") < 0 || len(r.flash) != 0 || string(r.csrf) != fx.csrf || r.idle != fx.idle):
+				t.Errorf("the record written back: %+v", r)
+			}
+		})
+	}
+}
+
+// TestRecordFromNewerRelease checks what a rolling deploy needs of an older
+// instance: a record in a format version it does not know is left alone.
+// The request gets a fresh session under a new id, whatever it does with it,
+// and the bytes under the old id do not change: the newer instances still
+// find their record there.
+func TestRecordFromNewerRelease(t *testing.T) {
+	v1 := readFixture(t, "v1-values-flash.rec")
+	v2 := readFixture(t, "v2-csrf.rec")
+	leftAlone(t, map[string][]byte{
+		"format 3":                      withByte(v1, 0, 3),
+		"format 3 with a longer header": append(withByte(v1, 0, 3), 0x05, 0x00),
+		"format 255":                    withByte(v2, 0, 255),
+	})
+}
+
+// TestRecordUnknownFlags is TestRecordFromNewerRelease for a record whose
+// flags byte has a bit this release does not know (flagMoved is the only
+// one): a newer release may give a record a meaning this one would destroy
+// by writing it back without the flag, so it is not read either.
+func TestRecordUnknownFlags(t *testing.T) {
+	v1 := readFixture(t, "v1-values-flash.rec")
+	v2 := readFixture(t, "v2-csrf.rec")
+	for _, flags := range []byte{1 << 1, flagMoved | 1<<7, 0xff} {
+		var r record[string, string]
+		if decodeRecord(withByte(v1, 1, flags), &r) == nil {
+			t.Errorf("decodeRecord reads flags %#x: it must refuse the bits other than flagMoved (errRecord)", flags)
+		}
+	}
+	leftAlone(t, map[string][]byte{
+		"v1, an unknown flag":           withByte(v1, 1, 1<<1),
+		"v1, moved and an unknown flag": withByte(v1, 1, flagMoved|1<<7),
+		"v2, an unknown flag":           withByte(v2, 1, 1<<3),
+		"v2, every flag bit":            withByte(v2, 1, 0xff),
+	})
+}
+
+// withByte returns a copy of b with b[i] = c.
+func withByte(b []byte, i int, c byte) []byte {
+	b = bytes.Clone(b)
+	b[i] = c
+	return b
+}
+
+// leftAlone stores each record under an id and serves a request with a
+// cookie for that id whose handler writes, flashes, destroys or rotates: the
+// handler reads nothing, the response names a new id, the session is stored
+// there, and the bytes under the old id are unchanged.
+func leftAlone(t *testing.T, records map[string][]byte) {
+	t.Helper()
+	actions := map[string]func(s *sess){
+		"write":               func(s *sess) { s.Set("user", "mallory") },
+		"flash":               func(s *sess) { s.Flash("notice", "hi") },
+		"destroy":             func(s *sess) { s.Destroy(); s.Set("user", "mallory") },
+		"RegenerateID(true)":  func(s *sess) { s.RegenerateID(true); s.Set("user", "mallory") },
+		"RegenerateID(false)": func(s *sess) { s.RegenerateID(false); s.Set("user", "mallory") },
+	}
+	for rname, data := range records {
+		for aname, act := range actions {
+			t.Run(rname+"/"+aname, func(t *testing.T) {
+				h := newHarness(t, Config[string, string]{})
+				old := newID()
+				if err := h.store.Store.Set(context.Background(), old, data, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				var id, user string
+				h.do(func(c *fiber.Ctx, s *sess) error {
+					user, _ = s.Get("user")
+					act(s)
+					id = s.ID()
+					return nil
+				}, "session="+h.m.signer.sign(old))
+				if user != "" {
+					t.Errorf("a record this release cannot read was read: user %q", user)
+				}
+				if id == old || h.id() != id {
+					t.Errorf("session %s, cookie %s; want a new id, not %s", id, h.id(), old)
+				}
+				after, err := h.store.Store.Get(context.Background(), old)
+				if err != nil || !bytes.Equal(after, data) {
+					t.Errorf("the record under the old id changed: %x, %v; want %x", after, err, data)
+				}
+				if r, ok := h.stored(id); !ok || r.moved() {
+					t.Errorf("the new session was not stored: %+v", r)
+				}
+			})
+		}
+	}
 }

@@ -9,9 +9,11 @@
 package main
 
 import (
+	"errors"
 	"html/template"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -69,7 +71,7 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: errorPage})
 	app.Use(m.Handler(), csrf.Handler()) // every POST below needs a token
 
 	app.Get("/", func(c *fiber.Ctx) error {
@@ -134,6 +136,26 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 		return c.JSON(fiber.Map{"key": key, "value": v.Count})
 	})
 	return app, nil
+}
+
+// errorPage answers an error with its status code and that status's text,
+// never with the error's message. Fiber's default error handler sends the
+// message, and for a request that fasthttp cannot parse the message quotes
+// the request's headers, its cookies included: a page that echoes them
+// hands the HttpOnly session cookie to whatever script can read the
+// response (see SECURITY.md). Server errors are logged without the request's
+// headers; parse errors, which quote them, are not logged at all.
+func errorPage(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	if code >= fiber.StatusInternalServerError {
+		slog.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.Status(code).SendString(http.StatusText(code))
 }
 
 // State is what the page and /api/state show.

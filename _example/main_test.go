@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fibersession/session"
 )
@@ -202,5 +205,72 @@ func TestCrossSiteRefused(t *testing.T) {
 	}
 	if st := c.state(); st.User == nil || *st.User != "ada" || len(st.Counts) != 0 {
 		t.Errorf("refused requests changed the session: %+v", st)
+	}
+}
+
+// TestErrorPagesDoNotEcho sends requests that fail before or inside the
+// app, each carrying a session cookie and a header with secret values, over
+// a real connection: no answer may quote them. Fiber's default error
+// handler would, for the requests fasthttp cannot parse: its error message
+// holds the request's header bytes.
+func TestErrorPagesDoNotEcho(t *testing.T) {
+	app, err := newApp(session.Config[Val, Msg]{Secrets: [][]byte{[]byte("example test key, thirty-two bytes")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = app.Listener(ln)
+	}()
+	defer func() {
+		_ = app.Shutdown()
+		<-done
+	}()
+	const cookie, header = "SecretCookieValue0123456789", "SecretHeaderValue0123456789"
+	for _, tc := range []struct {
+		name    string
+		request string
+		status  int
+	}{
+		{"a header line without a colon", "GET / HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\nX-Token " + header + "\r\nConnection: close\r\n\r\n", http.StatusBadRequest},
+		{"a NUL in a header value", "GET / HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\nX-Token: " + header + "\x00\r\nContent-Length: -1\r\n\r\n", http.StatusBadRequest},
+		{"a bad Content-Length", "POST /login HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\nX-Token: " + header + "\r\nContent-Length: x\r\n\r\n", http.StatusBadRequest},
+		{"headers larger than the read buffer", "GET / HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\nX-Token: " + header + strings.Repeat("A", 8<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
+		{"a route that does not exist", "GET /nowhere/" + header + " HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\n\r\n", http.StatusNotFound},
+		{"a method the route does not take", "GET /login HTTP/1.1\r\nHost: example.com\r\nCookie: session=" + cookie + "\r\nX-Token: " + header + "\r\n\r\n", http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(conn, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d (%q)", resp.StatusCode, tc.status, b)
+			}
+			for _, secret := range []string{cookie, header} {
+				if strings.Contains(string(b), secret) {
+					t.Errorf("the answer echoes the request: %q", b)
+				}
+			}
+			if string(b) != http.StatusText(tc.status) {
+				t.Errorf("body %q, want %q", b, http.StatusText(tc.status))
+			}
+		})
 	}
 }
