@@ -158,11 +158,35 @@ func (d *decoder) bytes() []byte {
 	return b
 }
 
-// encodeRecord appends r to a new buffer, encoding every entry that has no
-// raw bytes with c (an error wraps ErrEncode). Encoded entries keep their new raw bytes; with an
-// Appender codec those are a slice of the record itself.
+// encodeRecord returns r encoded in a buffer of exactly its size (a store
+// may keep it as it is), encoding every entry that has no raw bytes with c
+// (an error wraps ErrEncode). Encoded entries keep their new raw bytes, a
+// slice of the record itself.
 func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
-	n := 2 + 6*binary.MaxVarintLen64 + len(r.csrf) + entriesSize(r.vals) + entriesSize(r.flash)
+	// Values not encoded yet are encoded first, each after a 4-byte length,
+	// into a pooled buffer; then the record is sized and copied together.
+	buf := scratch.Get().(*[]byte)
+	fresh, err := encodeNew(c, (*buf)[:0], r.vals)
+	if err == nil {
+		fresh, err = encodeNew(c, fresh, r.flash)
+	}
+	defer func() {
+		if cap(fresh) <= 64<<10 {
+			*buf = fresh[:0]
+			scratch.Put(buf)
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	n := 2 + uvarintLen(uint64(r.created)) + uvarintLen(uint64(r.deadline)) + uvarintLen(uint64(r.idle)) +
+		uvarintLen(uint64(r.written)) + uvarintLen(r.version)
+	if r.csrf != nil {
+		n += uvarintLen(uint64(len(r.csrf))) + len(r.csrf)
+	}
+	rest := fresh
+	n += entriesSize(r.vals, &rest) + entriesSize(r.flash, &rest)
+
 	b := make([]byte, 0, n)
 	if r.csrf == nil {
 		b = append(b, recordVersion, r.flags)
@@ -178,11 +202,9 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(r.csrf)))
 		b = append(b, r.csrf...)
 	}
-	b, err := appendEntries(c, b, r.vals)
-	if err != nil {
-		return nil, err
-	}
-	return appendEntries(c, b, r.flash)
+	rest = fresh
+	b = appendEntries(b, r.vals, &rest)
+	return appendEntries(b, r.flash, &rest), nil
 }
 
 // entriesSize estimates the encoded size of es, guessing for values not yet
@@ -217,43 +239,75 @@ func tombstone() []byte { return tombstoneRecord }
 
 var tombstoneRecord = []byte{recordVersion, flagMoved, 0, 0, 0, 0, 0, 0, 0} // never changed
 
-func entriesSize[T any](es []entry[T]) int {
-	n := binary.MaxVarintLen32
-	for _, e := range es {
-		n += 2*binary.MaxVarintLen32 + len(e.key) + len(e.raw)
-		if e.raw == nil {
-			n += 64
+// encodeNew appends to buf, for each entry of es without raw bytes, its
+// value encoded with c after its length as 4 bytes.
+func encodeNew[T any](c Codec, buf []byte, es []entry[T]) ([]byte, error) {
+	for i := range es {
+		e := &es[i]
+		if e.raw != nil {
+			continue
 		}
+		at := len(buf)
+		buf = append(buf, 0, 0, 0, 0)
+		var err error
+		if a, ok := c.(Appender); ok {
+			buf, err = a.AppendMarshal(buf, &e.v)
+		} else {
+			var raw []byte
+			raw, err = c.Marshal(&e.v)
+			buf = append(buf, raw...)
+		}
+		if err != nil {
+			return buf, fmt.Errorf("%w: key %q: %w", ErrEncode, e.key, err)
+		}
+		binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+	}
+	return buf, nil
+}
+
+// rawOf returns e's raw bytes: its own, or the next value encodeNew wrote to
+// *fresh, which it consumes.
+func rawOf[T any](e *entry[T], fresh *[]byte) []byte {
+	if e.raw != nil {
+		return e.raw
+	}
+	f := *fresh
+	l := binary.LittleEndian.Uint32(f)
+	*fresh = f[4+l:]
+	return f[4 : 4+l]
+}
+
+// entriesSize returns the encoded size of es.
+func entriesSize[T any](es []entry[T], fresh *[]byte) int {
+	n := uvarintLen(uint64(len(es)))
+	for i := range es {
+		raw := rawOf(&es[i], fresh)
+		n += uvarintLen(uint64(len(es[i].key))) + len(es[i].key) + uvarintLen(uint64(len(raw))) + len(raw)
 	}
 	return n
 }
 
-func appendEntries[T any](c Codec, b []byte, es []entry[T]) ([]byte, error) {
+func appendEntries[T any](b []byte, es []entry[T], fresh *[]byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(es)))
 	for i := range es {
 		e := &es[i]
 		b = binary.AppendUvarint(b, uint64(len(e.key)))
 		b = append(b, e.key...)
-		if e.raw == nil {
-			buf := scratch.Get().(*[]byte)
-			raw, err := marshal(c, (*buf)[:0], &e.v)
-			if err != nil {
-				scratch.Put(buf)
-				return nil, fmt.Errorf("%w: key %q: %w", ErrEncode, e.key, err)
-			}
-			b = binary.AppendUvarint(b, uint64(len(raw)))
-			b = append(b, raw...)
-			e.raw = b[len(b)-len(raw) : len(b) : len(b)]
-			if cap(raw) <= 64<<10 {
-				*buf = raw[:0]
-				scratch.Put(buf)
-			}
-			continue
-		}
-		b = binary.AppendUvarint(b, uint64(len(e.raw)))
-		b = append(b, e.raw...)
+		raw := rawOf(e, fresh)
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		b = append(b, raw...)
+		e.raw = b[len(b)-len(raw) : len(b) : len(b)]
 	}
-	return b, nil
+	return b
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -279,11 +333,3 @@ func put[T any](es []entry[T], e entry[T]) []entry[T] {
 
 // scratch holds buffers that Appender codecs encode values into.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
-
-// marshal encodes v, appending to dst when the codec is an Appender.
-func marshal(c Codec, dst []byte, v any) ([]byte, error) {
-	if a, ok := c.(Appender); ok {
-		return a.AppendMarshal(dst, v)
-	}
-	return c.Marshal(v)
-}
