@@ -38,19 +38,19 @@ import (
 
 // User is the signed-in user, kept under the value key "user".
 type User struct {
-	Name string `json:"name"`
+	Name string `json:"name"` // as typed in the sign-in form
 }
 
 // Val is a session value: the user, or the counter (under "count").
 type Val struct {
-	User  *User `json:"user,omitempty"`
-	Count int   `json:"count,omitempty"`
+	User  *User `json:"user,omitempty"`  // under "user"
+	Count int   `json:"count,omitempty"` // under "count"
 }
 
 // Msg is a flash message.
 type Msg struct {
-	Level string `json:"level"`
-	Text  string `json:"text"`
+	Level string `json:"level"` // "info" or "error"
+	Text  string `json:"text"`  // shown on the next page
 }
 
 // secret signs this library's cookies: a fixed key, so runs are alike.

@@ -37,16 +37,7 @@ func NewApp(t testing.TB, cfg session.Config[string, string]) *fiber.App {
 	if cfg.Store == nil {
 		t.Fatal("storetest.NewApp: cfg.Store is nil")
 	}
-	if cfg.Secrets == nil {
-		cfg.Secrets = [][]byte{testSecret}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	m, err := session.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newManager(t, cfg)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Use(m.Handler())
 	// on answers 200 with what f returns for the request's session.
@@ -92,6 +83,23 @@ func NewApp(t testing.TB, cfg session.Config[string, string]) *fiber.App {
 	}))
 	app.Get("/keys", on(func(_ *fiber.Ctx, s *sess) string { return strings.Join(s.Keys(), ",") }))
 	return app
+}
+
+// newManager returns a manager of cfg, whose Secrets default to a test key
+// and Logger to the test's log at level Warn.
+func newManager(t testing.TB, cfg session.Config[string, string]) *session.Manager[string, string] {
+	t.Helper()
+	if cfg.Secrets == nil {
+		cfg.Secrets = [][]byte{testSecret}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	m, err := session.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // logWriter sends the middleware's log to the test's log.

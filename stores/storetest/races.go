@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -31,16 +30,7 @@ type stepApp struct {
 }
 
 func newStepApp(t *testing.T, cfg session.Config[string, string]) *stepApp {
-	if cfg.Secrets == nil {
-		cfg.Secrets = [][]byte{testSecret}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	m, err := session.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newManager(t, cfg)
 	a := &stepApp{m: m, app: fiber.New(fiber.Config{DisableStartupMessage: true})}
 	a.steps = map[string]func(*fiber.Ctx, *session.Session[string, string]) string{}
 	a.app.Use(m.Handler())
