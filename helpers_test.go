@@ -30,6 +30,7 @@ type sess = Session[string, string]
 type countingStore struct {
 	*memory.Store
 	gets, sets, deletes, touches, closes atomic.Int64
+	conflicts                            atomic.Int64 // compare-and-sets that did not write
 	fail                                 atomic.Bool
 }
 
@@ -77,7 +78,11 @@ func (c *countingStore) CompareAndSet(ctx context.Context, id string, old, data 
 	if err := c.err(); err != nil {
 		return false, err
 	}
-	return c.Store.CompareAndSet(ctx, id, old, data, ttl)
+	done, err := c.Store.CompareAndSet(ctx, id, old, data, ttl)
+	if err == nil && !done {
+		c.conflicts.Add(1)
+	}
+	return done, err
 }
 
 func (c *countingStore) Delete(ctx context.Context, id string) error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -236,5 +238,59 @@ func TestNewerRecordNotOverwritten(t *testing.T) {
 	}
 	if got, _ := h.store.Store.Get(context.Background(), id); string(got) != string(newer) {
 		t.Errorf("the newer release's record became %x", got)
+	}
+}
+
+// Within one process, saves of one session that arrive while another is
+// writing wait for its turn to end and are then written together, merged,
+// by one compare-and-set that does not fail.
+func TestSavesInOneProcessMerge(t *testing.T) {
+	st := &heldStore{countingStore: newCountingStore(t), at: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, Config[string, string]{Store: st})
+	h.store = st.countingStore
+	h.login("ada")
+	cookie := h.cookie()
+	h.mu.Lock()
+	h.fn["set"] = func(c *fiber.Ctx, s *sess) error { s.Set(strings.Clone(c.Query("k")), "v"); return nil }
+	h.mu.Unlock()
+	send := func(i int, wg *sync.WaitGroup) {
+		defer wg.Done()
+		req := httptest.NewRequest(http.MethodPost, "/run/set?k=k"+strconv.Itoa(i), nil)
+		req.AddCookie(&http.Cookie{Name: "session", Value: cookie})
+		if resp, err := h.app.Test(req, -1); err != nil || resp.StatusCode != 200 {
+			t.Errorf("request %d: %v %v", i, resp, err)
+		}
+	}
+	sets := st.sets.Load()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go send(0, &wg)
+	<-st.at // the first save is writing, held in the store
+	const n = 10
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go send(i, &wg)
+	}
+	id := h.id()
+	sh := &h.m.saving.shards[id[0]%16]
+	for { // until all n wait for the held save's turn to end
+		sh.mu.Lock()
+		waiting := len(sh.writing[id].waiting)
+		sh.mu.Unlock()
+		if waiting == n {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(st.release)
+	wg.Wait()
+	if got := st.sets.Load() - sets; got != 2 {
+		t.Errorf("%d compare-and-sets for %d saves, want 2: the held one, and one for all that waited", got, n+1)
+	}
+	if c := st.conflicts.Load(); c != 0 {
+		t.Errorf("%d compare-and-sets failed, want none", c)
+	}
+	if r, _ := h.stored(id); len(r.vals) != n+2 {
+		t.Errorf("%d values stored, want %d", len(r.vals), n+2)
 	}
 }

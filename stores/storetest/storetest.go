@@ -18,9 +18,10 @@
 //
 // Besides the suite, a store's tests check it through the session
 // middleware with RunMiddleware (sign-in, flash, sign-out, corrupt records,
-// concurrent requests), RunSeveralInstances (two apps sharing the store's
-// records) and RunFaults (the server going away and coming back, through a
-// Proxy); NewApp and Browser serve store-specific middleware tests.
+// races of two requests, contention of many), RunSeveralInstances (two apps
+// sharing the store's records) and RunFaults (the server going away, cut or
+// frozen, and coming back, through a Proxy); NewApp and Browser serve
+// store-specific middleware tests.
 package storetest
 
 import (
