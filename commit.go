@@ -257,6 +257,9 @@ func (s *Session[V, F]) merge(latest record[V, F]) record[V, F] {
 	if s.exp.idleSet {
 		latest.idle = s.rec.idle
 	}
+	if s.ownerSet {
+		latest.owner, latest.device = s.rec.owner, s.rec.device
+	}
 	if s.csrfNew && latest.csrf == nil {
 		latest.csrf = s.rec.csrf
 	}

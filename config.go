@@ -69,6 +69,21 @@ type Config[V, F any] struct {
 	// stored changes. Default: 64 KiB.
 	MaxRecordSize int
 
+	// Devices keeps the user agent and IP address of each owned session's
+	// latest write by a request (see Session.SetOwner) in its record, for
+	// Manager.Devices. They are kept as long as the record, and deleted with
+	// it. The IP is the connection's remote address (a proxy's, behind one).
+	// Default: false, neither is kept.
+	Devices bool
+
+	// OnEvent, when set, receives an Event when a session is created,
+	// rotated or destroyed, an owner is signed out, a record does not
+	// decode, and after every store call (its latency) and store failure: a
+	// place to count them with Prometheus or OpenTelemetry. It runs on the
+	// request's goroutine, in the middle of a load or save: it must be fast
+	// and must not call the Manager. Default: none.
+	OnEvent func(Event)
+
 	// CookieName is the cookie's name; "__Host-" and "__Secure-" names, with
 	// the prefix in any letter case (as browsers match it), are checked
 	// against their rules. Default: "session".

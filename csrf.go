@@ -361,6 +361,9 @@ func (p *CSRF) mark(ctx *fasthttp.RequestCtx) { ctx.SetUserValue(p, csrfMark{}) 
 
 // csrfServes reports whether a CSRF protection of owner serves the request.
 func csrfServes(ctx *fasthttp.RequestCtx, owner csrfHost) bool {
+	if ctx == nil { // a detached session (detached.go)
+		return false
+	}
 	served := false
 	ctx.VisitUserValuesAll(func(k, _ any) {
 		if p, ok := k.(*CSRF); ok && p.host == owner {

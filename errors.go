@@ -47,6 +47,18 @@ var (
 	// larger than Config.MaxRecordSize; nothing is stored then.
 	ErrTooLarge = errors.New("session: record larger than Config.MaxRecordSize")
 
+	// ErrBadToken is returned by Manager.Load and Manager.Destroy for a
+	// token that does not verify: malformed, forged, or signed with a key no
+	// longer in Config.Secrets.
+	ErrBadToken = errors.New("session: token does not verify")
+
+	// ErrDetached is wrapped by the error of a Save of a detached session
+	// (Manager.Load, LoadID, LoadRequest) that would need a cookie, which
+	// only an HTTP response can carry: after RegenerateID, or to start a new
+	// session (values set after Destroy, or after the record was found
+	// gone). Nothing is written then.
+	ErrDetached = errors.New("session: a detached session cannot rotate its id or start anew (no response to carry the cookie)")
+
 	// ErrCSRF is wrapped by the error of every request the CSRF protection
 	// refuses; the error says why: a cross-origin request, a missing token,
 	// or a wrong one.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"time"
 	"unsafe"
@@ -15,13 +16,16 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	s := &Session[V, F]{m: m, req: ctx, be: m.be}
 	if m.binder != nil {
 		s.be = newBackend(m.binder.Bind(ctx, m.cookie), true)
+		if m.cfg.OnEvent != nil {
+			s.be.observe(m.cfg.OnEvent)
+		}
 	}
 	s.rec.vals = s.first[:0]
 	if id, key, ok := m.token(ctx); ok {
 		copy(s.idBuf[:], id)
 		s.client = unsafe.String(&s.idBuf[0], idLen)
 		s.resign = key > 0
-		if err := s.read(s.client); err != nil {
+		if err := s.read(context.Background(), s.client); err != nil {
 			return nil, err
 		}
 	}
@@ -30,8 +34,10 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 }
 
 // Reload discards this request's unsaved changes and reads the session again
-// from the store. If the record is gone, the session starts fresh.
+// from the store. If the record is gone, the session starts fresh. It ends
+// the refusal of Save after a failed Save.
 func (s *Session[V, F]) Reload() error {
+	s.failed = nil
 	id := s.id
 	if !s.stored {
 		id = s.rot.oldID
@@ -40,13 +46,14 @@ func (s *Session[V, F]) Reload() error {
 	if id == "" {
 		return nil
 	}
-	return s.read(id)
+	return s.read(context.Background(), id)
 }
 
-// read loads the record under id. A missing, expired or undecodable record
-// leaves the session fresh; only a store failure is an error.
-func (s *Session[V, F]) read(id string) error {
-	ctx, cancel := s.context()
+// read loads the record under id, with a store call made for parent. A
+// missing, expired or undecodable record leaves the session fresh; only a
+// store failure is an error.
+func (s *Session[V, F]) read(parent context.Context, id string) error {
+	ctx, cancel := s.m.context(parent)
 	defer cancel()
 	var data []byte
 	var ttl time.Duration // <= 0: unknown
@@ -66,6 +73,7 @@ func (s *Session[V, F]) read(id string) error {
 	rec := record[V, F]{vals: s.rec.vals}
 	if err := decodeRecord(data, &rec); err != nil {
 		s.m.log.Warn("session: record does not decode; starting a fresh session", "err", err)
+		s.m.emit(Event{Kind: EventDecodeFailed, Err: err})
 		return nil
 	}
 	// A store that reports the TTL holds no record past its absolute deadline

@@ -42,6 +42,9 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 		now:    time.Now,
 	}
 	m.binder, _ = cfg.Store.(Binder)
+	if cfg.OnEvent != nil {
+		m.be.observe(cfg.OnEvent)
+	}
 	warnUntyped[V, F](m.log, cfg.Codec)
 	return m, nil
 }
@@ -57,10 +60,7 @@ func (m *Manager[V, F]) Serve(ctx *fasthttp.RequestCtx, next func() error) (err 
 	ctx.SetUserValue(m, (*Session[V, F])(nil)) // served, not loaded yet
 	err = next()
 	if s, _ := ctx.UserValue(m).(*Session[V, F]); s != nil {
-		if s.failed != nil { // a Save in next failed: do not write twice
-			return s.failed, true
-		}
-		if serr := s.Save(); serr != nil {
+		if serr := s.Save(); serr != nil { // a Save in next failed: its error, nothing written
 			return serr, true
 		}
 	}

@@ -14,10 +14,13 @@ import (
 // are Unix milliseconds, durations milliseconds.
 //
 //	byte    format version: 1 without a CSRF secret, 2 with one
-//	byte    flags (flagMoved: the id was rotated away; read-only grace copy)
+//	byte    flags (flagMoved: the id was rotated away; read-only grace copy;
+//	        flagOwner: the owner fields below are present)
 //	uvarint created, deadline (absolute), idle override (0: none), written
 //	uvarint write version (incremented by every save)
 //	        version 2 only: uvarint len (always csrfLen), the CSRF secret (csrf.go)
+//	        flagOwner only: uvarint len, owner; uvarint len, user agent;
+//	        uvarint len, IP address (the last two empty unless Config.Devices)
 //	uvarint number of values, then per value: uvarint len, key, uvarint len, encoded value
 //	uvarint number of flash messages, then the same as values
 //
@@ -25,7 +28,10 @@ import (
 // the library wrote before version 2 existed, so apps that do not use the
 // CSRF protection write what they always wrote, and older records still load.
 // A grace copy (flagMoved) is always version 1: rotation leaves the old
-// secret behind (graceCopy).
+// secret behind (graceCopy). A record without an owner has no flagOwner and
+// no owner fields, so it too is what earlier releases wrote; one with an
+// owner reads as no session in a release before owners existed (it refuses
+// flags it does not know).
 //
 // Values stay encoded until read: a value nobody reads is neither decoded nor
 // re-encoded.
@@ -33,6 +39,8 @@ const (
 	recordVersion     = 1 // without a CSRF secret
 	recordVersionCSRF = 2 // with one
 	flagMoved         = 1 << 0
+	flagOwner         = 1 << 1
+	knownFlags        = flagMoved | flagOwner
 	maxEntries        = 1 << 16
 )
 
@@ -54,6 +62,8 @@ type record[V, F any] struct {
 	written  int64 // ms
 	version  uint64
 	csrf     []byte // the CSRF secret (csrfLen bytes), or nil; never changed in place
+	owner    string // SetOwner; "" when none (flagOwner is set on encoding)
+	device   string // the user agent and IP address of the owner's latest write (Config.Devices), encoded as in the record (see agentIP), or ""
 	vals     []entry[V]
 	flash    []entry[F]
 }
@@ -95,12 +105,25 @@ func decodeRecord[V, F any](data []byte, r *record[V, F]) error {
 			return errRecord
 		}
 	}
+	r.owner, r.device = "", ""
+	if r.flags&flagOwner != 0 {
+		r.owner = d.str()
+		dev := d.b
+		d.bytes()
+		d.bytes()
+		if r.owner == "" || d.bad {
+			return errRecord
+		}
+		if n := len(dev) - len(d.b); n > 2 { // two empty strings are none
+			r.device = unsafe.String(unsafe.SliceData(dev), n)
+		}
+	}
 	r.vals = decodeEntries(&d, r.vals[:0])
 	r.flash = decodeEntries(&d, r.flash[:0])
 	// Flags this release does not know mean a newer release wrote the
 	// record: reading it as if they were not there could lose what they
 	// mean, and writing it back would drop them.
-	if d.bad || len(d.b) != 0 || r.flags&^flagMoved != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
+	if d.bad || len(d.b) != 0 || r.flags&^knownFlags != 0 || r.created < 0 || r.deadline < 0 || r.idle < 0 || r.written < 0 {
 		return errRecord
 	}
 	return nil
@@ -147,6 +170,27 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// agentIP returns the user agent and IP address in r.device.
+func (r *record[V, F]) agentIP() (agent, ip string) {
+	d := decoder{b: unsafe.Slice(unsafe.StringData(r.device), len(r.device))}
+	return d.str(), d.str()
+}
+
+// device returns agent and ip encoded for record.device.
+func device(agent, ip string) string {
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+len(agent)+len(ip))
+	b = binary.AppendUvarint(b, uint64(len(agent)))
+	b = append(b, agent...)
+	b = binary.AppendUvarint(b, uint64(len(ip)))
+	return string(append(b, ip...))
+}
+
+// str returns the next length-prefixed bytes as a string that aliases them.
+func (d *decoder) str() string {
+	b := d.bytes()
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.bad || n > uint64(len(d.b)) {
@@ -184,14 +228,19 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 	if r.csrf != nil {
 		n += uvarintLen(uint64(len(r.csrf))) + len(r.csrf)
 	}
+	flags := r.flags &^ flagOwner
+	if r.owner != "" {
+		flags |= flagOwner
+		n += uvarintLen(uint64(len(r.owner))) + len(r.owner) + max(len(r.device), 2)
+	}
 	rest := fresh
 	n += entriesSize(r.vals, &rest) + entriesSize(r.flash, &rest)
 
 	b := make([]byte, 0, n)
 	if r.csrf == nil {
-		b = append(b, recordVersion, r.flags)
+		b = append(b, recordVersion, flags)
 	} else {
-		b = append(b, recordVersionCSRF, r.flags)
+		b = append(b, recordVersionCSRF, flags)
 	}
 	b = binary.AppendUvarint(b, uint64(r.created))
 	b = binary.AppendUvarint(b, uint64(r.deadline))
@@ -201,6 +250,14 @@ func encodeRecord[V, F any](c Codec, r *record[V, F]) ([]byte, error) {
 	if r.csrf != nil {
 		b = binary.AppendUvarint(b, uint64(len(r.csrf)))
 		b = append(b, r.csrf...)
+	}
+	if r.owner != "" {
+		b = binary.AppendUvarint(b, uint64(len(r.owner)))
+		b = append(b, r.owner...)
+		if r.device == "" {
+			b = append(b, 0, 0)
+		}
+		b = append(b, r.device...)
 	}
 	rest = fresh
 	b = appendEntries(b, r.vals, &rest)

@@ -25,10 +25,14 @@ const maxTries = 32
 // is not brought back, and this request's changes are dropped (logged at
 // debug level); the session then reads as new.
 //
-// After a Save that failed, the middleware does not save again: it answers
-// the request with that error (see Config.ErrorHandler), since the failed
-// write may yet land, and a second one could apply the changes twice.
+// After a Save that failed, the failed write may yet land, and a second
+// one could apply the changes twice: later Saves return the same error
+// without writing, until Reload, and the middleware answers the request with
+// it (see Config.ErrorHandler).
 func (s *Session[V, F]) Save() error {
+	if s.failed != nil {
+		return s.failed
+	}
 	if err := s.save(); err != nil {
 		s.failed = err
 		return err
@@ -37,15 +41,18 @@ func (s *Session[V, F]) Save() error {
 }
 
 func (s *Session[V, F]) save() error {
-	wrote := len(s.doomed) > 0
-	for len(s.doomed) > 0 {
-		ctx, cancel := s.context()
-		err := s.be.Delete(ctx, s.doomed[0])
-		cancel()
-		if err != nil {
-			return storeErr("delete", err)
+	if s.detached() && s.needsCookie() {
+		what := "start a new session"
+		if s.rot.oldID != "" {
+			what = "rotate the id (RegenerateID)"
 		}
-		s.doomed = s.doomed[1:]
+		return fmt.Errorf("%w: cannot %s", ErrDetached, what)
+	}
+	wrote := s.doomed != nil
+	if wrote {
+		if err := s.delete(); err != nil {
+			return err
+		}
 	}
 	switch {
 	case s.rot.readOnly: // a grace copy is never written, extended or moved
@@ -63,10 +70,35 @@ func (s *Session[V, F]) save() error {
 		}
 		wrote = true
 	}
+	if s.detached() {
+		return nil
+	}
 	if wrote && s.be.bound {
 		vary(&s.req.Response.Header)
 	}
 	s.sendCookie()
+	return nil
+}
+
+// delete deletes the ids that Destroy doomed, and takes them out of their
+// owner's index.
+func (s *Session[V, F]) delete() error {
+	ctx, cancel := s.context()
+	defer cancel()
+	d := s.doomed
+	for i, id := range d.ids {
+		if err := s.be.Delete(ctx, id); err != nil {
+			d.ids = d.ids[i:] // a retry deletes (and disowns) the rest
+			return storeErr("delete", err)
+		}
+	}
+	if err := s.disown(ctx, d.owner, d.ids...); err != nil {
+		return err
+	}
+	s.doomed = nil
+	if s.destroyed {
+		s.m.emit(Event{Kind: EventDestroyed})
+	}
 	return nil
 }
 
@@ -102,25 +134,42 @@ func (s *Session[V, F]) write(now time.Time) error {
 	}
 	ctx, cancel := s.context()
 	defer cancel()
+	if err := s.own(ctx, &rec); err != nil {
+		return err
+	}
+	event, deleted := EventCreated, s.DeleteID()
+	if s.rot.oldID != "" {
+		event = EventRotated
+	} else if s.stored {
+		event = 0
+	}
 	switch {
 	case s.be.cas == nil:
-		if err := s.be.Set(ctx, s.id, data, ttl); err != nil {
+		if err = s.be.Set(ctx, s.id, data, ttl); err != nil {
 			return storeErr("set", err)
 		}
-		if err := s.retire(ctx); err != nil {
-			return err
+		if err = s.retire(ctx); err == nil {
+			s.wrote(rec, data, ttl)
 		}
 	case s.rot.oldID != "":
-		return s.rotate(ctx, rec, data, ttl, now)
+		err = s.rotate(ctx, rec, data, ttl, now)
 	case !s.stored:
-		if err := s.create(ctx, data, ttl); err != nil {
-			return err
+		if err = s.create(ctx, &rec, data, ttl); err == nil {
+			s.wrote(rec, data, ttl)
 		}
 	default:
-		return s.m.commit(ctx, s, written[V, F]{rec: rec, data: data, ttl: ttl}, now)
+		err = s.m.commit(ctx, s, written[V, F]{rec: rec, data: data, ttl: ttl}, now)
 	}
-	s.wrote(rec, data, ttl)
-	return nil
+	if err != nil || !s.stored { // failed, or dropped: another request destroyed or moved it
+		return err
+	}
+	if event != 0 {
+		s.m.emit(Event{Kind: event})
+	}
+	if deleted == "" || rec.owner == "" { // (no []string for disown's ids)
+		return nil
+	}
+	return s.disown(ctx, rec.owner, deleted)
 }
 
 // next returns the record this request's save writes when nothing else
@@ -130,6 +179,7 @@ func (s *Session[V, F]) next(now time.Time) record[V, F] {
 	rec := s.rec
 	rec.flash = s.pending()
 	stamp(&rec, s.rec.version, now)
+	s.device(&rec)
 	return rec
 }
 
@@ -152,10 +202,15 @@ func (s *Session[V, F]) encode(rec *record[V, F], now time.Time) ([]byte, time.D
 	return data, max(rec.ttl(now, s.m.cfg.IdleTimeout), time.Second), nil
 }
 
-// create stores a record that no id holds yet: under s.id if it is free, else
-// under another new id.
-func (s *Session[V, F]) create(ctx context.Context, data []byte, ttl time.Duration) error {
+// create stores rec, encoded as data, which no id holds yet: under s.id if it
+// is free, else under another new id (indexed under its owner first).
+func (s *Session[V, F]) create(ctx context.Context, rec *record[V, F], data []byte, ttl time.Duration) error {
 	for try := 0; ; try++ {
+		if try > 0 {
+			if err := s.own(ctx, rec); err != nil {
+				return err
+			}
+		}
 		done, err := s.be.cas.CompareAndSet(ctx, s.id, nil, data, ttl)
 		switch {
 		case err != nil:
@@ -172,7 +227,7 @@ func (s *Session[V, F]) create(ctx context.Context, data []byte, ttl time.Durati
 // wrote makes rec, stored as data for ttl, the session as saved.
 func (s *Session[V, F]) wrote(rec record[V, F], data []byte, ttl time.Duration) {
 	rec.flash = nil
-	s.rec, s.raw, s.stored, s.dirty, s.csrfNew = rec, data, true, false, false
+	s.rec, s.raw, s.stored, s.dirty, s.csrfNew, s.ownerSet = rec, data, true, false, false, false
 	s.exp = expiry{ttl: ttl, extended: true}
 	s.vals.keys, s.vals.updates, s.vals.cleared = s.vals.keys[:0], nil, false
 	s.flash.written, s.flash.dirty = true, false

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"cmp"
+	"iter"
 	"slices"
 	"time"
 
@@ -21,12 +23,14 @@ type Session[V, F any] struct {
 
 	// What the request brought and did, kept for its whole life.
 	client    string      // the id the request's cookie or header named
+	doomed    *doomed     // what Destroy left for the next save to delete, or nil
+	failed    error       // the error of a Save that failed: the middleware does not save again
+	idBuf     [idLen]byte // client's bytes; never changed
 	resign    bool        // that cookie was signed with an older key
 	destroyed bool        // Destroy was called
 	recookie  bool        // SetIdleTimeout: send the cookie again, persistent or not
-	doomed    []string    // ids to delete at the next save
-	failed    error       // the error of a Save that failed: the middleware does not save again
-	idBuf     [idLen]byte // client's bytes; never changed
+	// (The bools fill idBuf's last word: a Session of more than 760 bytes
+	// takes the next size class, 896, with its allocation header.)
 
 	// Taking turns with the process's other saves of the session (commit.go).
 	turn    chan turn[V, F]  // where this save waits for its turn
@@ -38,18 +42,18 @@ type Session[V, F any] struct {
 // state is a session's record and this request's unsaved changes to it. The
 // zero value is a new, empty session.
 type state[V, F any] struct {
-	id     string       // "" until one is needed
-	loaded bool         // began from a stored record (not fresh, not after Destroy)
-	stored bool         // a record exists under id (read or written by this request)
-	dirty  bool         // values, expiry or id changed since the last save
-	raw    []byte       // the record under id as last read or written: the compare-and-set base
-	rec    record[V, F] // header, values and CSRF secret; rec.flash is unused (see flash)
-
+	id     string // "" until one is needed
+	loaded bool   // began from a stored record (not fresh, not after Destroy)
+	stored bool   // a record exists under id (read or written by this request)
+	dirty  bool   // values, expiry or id changed since the last save
 	// csrfNew: rec.csrf was made (or taken from the CSRF cookie) by this
 	// request and is not stored yet. A save that merges keeps the stored
 	// secret over it (save.go merge), so a secret, once stored under an id,
 	// is never replaced or dropped there.
-	csrfNew bool
+	csrfNew  bool
+	ownerSet bool         // SetOwner since the last save: a merge keeps this owner
+	raw      []byte       // the record under id as last read or written: the compare-and-set base
+	rec      record[V, F] // header, values and CSRF secret; rec.flash is unused (see flash)
 
 	vals  changes[V]
 	flash flashes[F]
@@ -57,6 +61,13 @@ type state[V, F any] struct {
 	exp   expiry
 
 	first [2]entry[V] // rec.vals's first backing array
+}
+
+// doomed are the ids of a destroyed session, and its owner, for the next
+// save to delete (kept apart: Destroy is rare, and a Session small).
+type doomed struct {
+	ids   []string
+	owner string // "" when the session had none
 }
 
 // changes are the values set, unset, updated or cleared since the last save.
@@ -129,6 +140,33 @@ func (s *Session[V, F]) Keys() []string {
 	return keys
 }
 
+// All returns an iterator over the values and their keys, in key order.
+// A stored value that no longer decodes into V is skipped and logged, as Get
+// reports it absent.
+func (s *Session[V, F]) All() iter.Seq2[string, V] {
+	return func(yield func(string, V) bool) {
+		for _, k := range s.Keys() {
+			if v, ok := s.Get(k); ok && !yield(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Replace replaces every value with those of vals, as Clear followed by a
+// Set of each; flash messages stay.
+func (s *Session[V, F]) Replace(vals map[string]V) {
+	s.Clear()
+	for k, v := range vals {
+		s.Set(k, v)
+	}
+}
+
+// Stored reports whether a record of the session exists in the store: it
+// was loaded, or this request saved it. A new session is not stored until
+// a save writes it, which it does only once it holds something.
+func (s *Session[V, F]) Stored() bool { return s.stored }
+
 // Len returns the number of values.
 func (s *Session[V, F]) Len() int { return len(s.rec.vals) }
 
@@ -188,7 +226,7 @@ func (s *Session[V, F]) change(key string) {
 // Dirty reports whether saving would write anything: changed values, flash
 // queued or consumed, a new id, a changed expiry, or a destroyed record.
 func (s *Session[V, F]) Dirty() bool {
-	return s.dirty || s.flashChanged() || len(s.doomed) > 0 || s.rot.oldID != ""
+	return s.dirty || s.flashChanged() || s.doomed != nil || s.rot.oldID != ""
 }
 
 // Destroy ends the session: at save its record is deleted (and that of an id
@@ -198,11 +236,19 @@ func (s *Session[V, F]) Dirty() bool {
 // rest of the request. The session's CSRF secret goes with it: tokens issued
 // before Destroy no longer verify (see NewCSRF).
 func (s *Session[V, F]) Destroy() {
+	var ids []string
 	if s.stored {
-		s.doomed = append(s.doomed, s.id)
+		ids = append(ids, s.id)
 	}
 	if s.rot.oldID != "" {
-		s.doomed = append(s.doomed, s.rot.oldID)
+		ids = append(ids, s.rot.oldID)
+	}
+	if len(ids) > 0 {
+		if s.doomed == nil {
+			s.doomed = &doomed{}
+		}
+		s.doomed.ids = append(s.doomed.ids, ids...)
+		s.doomed.owner = cmp.Or(s.rec.owner, s.doomed.owner)
 	}
 	csrf := s.rec.csrf != nil
 	s.reset()
@@ -252,32 +298,6 @@ func (s *Session[V, F]) DeleteID() string {
 		return s.rot.oldID
 	}
 	return ""
-}
-
-// SetIdleTimeout overrides the idle timeout for this session ("remember me");
-// d <= 0 restores Config.IdleTimeout. The override is kept in the record and
-// applies to later requests; the absolute lifetime still caps it (a d longer
-// than Config.AbsoluteTimeout is logged once as a warning). A session with an
-// override gets a persistent cookie; restoring the default sends the cookie
-// again as a browser-session cookie (unless Config.CookiePersistent). A d
-// below one second is refused: it is logged as an error and nothing changes.
-func (s *Session[V, F]) SetIdleTimeout(d time.Duration) {
-	if d > 0 && d < time.Second {
-		s.m.log.Error("session: SetIdleTimeout below one second refused; the idle timeout is unchanged", "timeout", d)
-		return
-	}
-	if d > s.m.cfg.AbsoluteTimeout {
-		s.m.warnLongIdle.Do(func() {
-			s.m.log.Warn("session: SetIdleTimeout is longer than Config.AbsoluteTimeout, which ends the session first", "timeout", d, "absolute", s.m.cfg.AbsoluteTimeout)
-		})
-	}
-	s.rec.idle = 0
-	if d > 0 {
-		s.rec.idle = d.Milliseconds()
-	}
-	s.exp.idleSet = true
-	s.dirty = true
-	s.recookie = true
 }
 
 // renewCSRF drops the session's CSRF secret after a rotation or Destroy and
@@ -349,6 +369,7 @@ func decodeEntry[T, V, F any](m *Manager[V, F], es []entry[T], key string) (T, b
 	if !e.has {
 		if err := m.cfg.Codec.Unmarshal(e.raw, &e.v); err != nil {
 			m.log.Warn("session: stored value does not decode", "key", key, "err", err)
+			m.emit(Event{Kind: EventDecodeFailed, Err: err})
 			var zero T
 			return zero, false
 		}

@@ -104,14 +104,20 @@ func newBackend(st Store, bound bool) *backend {
 	return b
 }
 
-// context returns the context of one store call: a background context
-// (fasthttp does not cancel a request's context), bounded by
-// Config.StoreTimeout when that is set.
+// context returns the context of one store call of the session: a
+// background context (fasthttp does not cancel a request's context), bounded
+// by Config.StoreTimeout when that is set.
 func (s *Session[V, F]) context() (context.Context, context.CancelFunc) {
-	if d := s.m.cfg.StoreTimeout; d > 0 {
-		return context.WithTimeout(context.Background(), d)
+	return s.m.context(context.Background())
+}
+
+// context returns the context of one store call made for parent, bounded by
+// Config.StoreTimeout when that is set.
+func (m *Manager[V, F]) context(parent context.Context) (context.Context, context.CancelFunc) {
+	if d := m.cfg.StoreTimeout; d > 0 {
+		return context.WithTimeout(parent, d)
 	}
-	return context.Background(), noop
+	return parent, noop
 }
 
 func noop() {}

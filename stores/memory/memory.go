@@ -6,8 +6,13 @@
 //	defer store.Close()
 //
 // It implements session.Store with every optional capability: Touch, GetTTL,
-// CompareAndSet, and io.Closer. Records are not shared between processes and
-// do not survive a restart; use a networked store for that.
+// CompareAndSet, and io.Closer; for administration session.Scanner,
+// session.Counter and session.Clearer (Scan, Count and Clear report and
+// delete live records only; Scan copies a shard's live records out and
+// calls its function with no lock held); and session.OwnerIndex (Own,
+// Disown, Owned), which session.Manager.DestroyOwner and Devices use.
+// Records are not shared between processes and do not survive a restart;
+// use a networked store for that.
 //
 // Memory: an id of the middleware's form (43 characters of base64url) is kept
 // as its 32 decoded bytes inside the map slot (8 as the key, 24 beside the
@@ -18,6 +23,12 @@
 // so the cleanup rebuilds a shard's maps once maps grown to their present
 // count would be smaller, and the heap of an expired spike of sessions is
 // given back.
+//
+// The owner index lies apart from the records, so a session without an
+// owner costs nothing more: a map from owner to its ids and their until
+// times, in 16 shards under locks of their own, made at the first Own. An
+// owner's entries past their time are removed by its next Own and by the
+// background cleanup, which also removes owners left with none.
 package memory
 
 import (
@@ -54,6 +65,7 @@ type Store struct {
 	seed    maphash.Seed
 	mix     uint64 // random, from seed
 	shards  [shardCount]shard
+	owners  [ownerShardCount]ownerShard // the owner index (admin.go)
 	cleanup *sweep.Loop
 }
 
@@ -346,9 +358,10 @@ func (s *Store) Len() int {
 
 // DeleteExpired deletes every expired record now and reports how many, a
 // shard at a time, and rebuilds the maps of a shard left with far fewer
-// records than they were grown for (after expiry or Delete). The background
-// cleanup calls it every Config.CleanupInterval. It stops early, with ctx's
-// error, when ctx ends.
+// records than they were grown for (after expiry or Delete). Then it removes
+// the owner index entries whose time has passed (not counted). The
+// background cleanup calls it every Config.CleanupInterval. It stops early,
+// with ctx's error, when ctx ends.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	var n int64
 	for i := range s.shards {
@@ -379,7 +392,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		sh.shrink()
 		sh.mu.Unlock()
 	}
-	return n, nil
+	return n, s.pruneOwners(ctx)
 }
 
 // Close stops the background cleanup and waits for it to exit. The store

@@ -44,9 +44,15 @@ type MiddlewareOptions struct {
 //   - Contention: 100 concurrent requests of one session, through one app
 //     and through two over the same store: every one answers 200, each
 //     key set persists, and 100 increments with Update add 100.
+//   - Owners: browsers signed in as one owner (SetOwner) list each other
+//     as devices, also after a rotation; one signs the others out; then
+//     DestroyOwner signs out all of them, and not another owner's; 20
+//     concurrent sign-ins are all indexed and all ended; a rotation racing
+//     DestroyOwner is ended too; sign-out, DestroyOwner and listing leave no
+//     dead entries in the index.
 //
-// Races and Contention need session.CompareAndSetter; without it they are
-// skipped.
+// Races and Contention need session.CompareAndSetter, and Owners also
+// session.OwnerIndex; without them they are skipped.
 //
 // At most one MiddlewareOptions value may be passed.
 func RunMiddleware(t *testing.T, newStore func(t *testing.T) session.Store, opts ...MiddlewareOptions) {
@@ -62,6 +68,7 @@ func RunMiddleware(t *testing.T, newStore func(t *testing.T) session.Store, opts
 	t.Run("CorruptRecord", func(t *testing.T) { testCorruptRecord(t, newStore, o) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, newStore, o) })
 	t.Run("Contention", func(t *testing.T) { testContention(t, newStore) })
+	t.Run("Owners", func(t *testing.T) { testOwners(t, newStore) })
 }
 
 // wantStored fails t unless the record of id is there (stored) or is gone
