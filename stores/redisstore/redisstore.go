@@ -1,7 +1,8 @@
 // Package redisstore keeps sessions in Redis through go-redis v9. It takes a
 // redis.UniversalClient, so a standalone server, Sentinel and Cluster all work
-// through the same code: every operation touches exactly one key, so under
-// Cluster each one goes to a single node.
+// through the same code: every session and owner index operation touches
+// exactly one key, so under Cluster each one goes to a single node; the
+// administration methods (Scan, Count, Clear) SCAN every master.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store, err := redisstore.New(ctx, rdb, redisstore.Config{})
@@ -24,6 +25,32 @@
 // expires). Redis never returns an expired key, so an expired record is
 // ErrNotFound at once, and Redis removes it itself: there is no sweeper.
 //
+// # Administration and the owner index
+//
+// The store implements session.Scanner, session.Counter and session.Clearer
+// within its prefix, and session.OwnerIndex. Scan, Count and Clear run
+// SCAN MATCH prefix* COUNT 1000 (the prefix's glob characters escaped),
+// batch by batch, never holding every key at once, on each master of a
+// Cluster (each shard of a Ring) in turn, and never DBSIZE or KEYS: Scan
+// reads a batch's records with a pipeline of GETs (which a Cluster client
+// splits by node; keys gone since the SCAN and keys that are not strings are
+// skipped), Count counts the batch, Clear deletes it with UNLINK (one
+// UNLINK a key with a Cluster or a Ring, since one command cannot name keys
+// of several slots). Clear deletes every key under the prefix, and nothing
+// else; give stores that share a server prefixes of which none begins
+// another.
+//
+// An owner's index is one sorted set under Prefix + "owner:" + the owner in
+// unpadded base64url (Store.OwnerKey): member the session id, score its
+// until in Unix milliseconds. The encoding keeps any owner string, binary
+// or holding ':' or '*', from naming another's key; the ':' keeps the key
+// apart from every id of the middleware's form (43 characters of
+// base64url), and Scan and Count leave out keys under Prefix + "owner:", so
+// ids that begin with "owner:" are reserved. Own is one Lua script on that
+// key: ZADD, ZREMRANGEBYSCORE -inf now, and PEXPIRE of the key to its latest
+// until, so the index of an owner who never returns expires too. Owned is
+// ZRANGEBYSCORE (now +inf, Disown ZREM. "now" is the client's clock.
+//
 // # Round trips
 //
 //	Get            GET key                                    1 round trip
@@ -32,6 +59,9 @@
 //	Touch          PEXPIRE key ttl                            1 round trip
 //	Delete         DEL key                                    1 round trip
 //	CompareAndSet  SET ... NX, or EVALSHA of one Lua script   1 round trip
+//	Own            EVALSHA of one Lua script                  1 round trip
+//	Disown         ZREM key id...                             1 round trip
+//	Owned          ZRANGEBYSCORE key (now +inf                1 round trip
 //
 // So through the middleware a request that only reads its session costs one
 // round trip (GetTTL), a request that changes it two (GetTTL, then
@@ -108,8 +138,9 @@ type Config struct {
 }
 
 // Store is a session.Store on Redis. It implements session.Toucher,
-// session.TTLGetter and session.CompareAndSetter, and is safe for concurrent
-// use. It has no Close: the client is the caller's.
+// session.TTLGetter, session.CompareAndSetter, session.Scanner,
+// session.Counter, session.Clearer and session.OwnerIndex, and is safe for
+// concurrent use. It has no Close: the client is the caller's.
 type Store struct {
 	client redis.UniversalClient
 	prefix string
