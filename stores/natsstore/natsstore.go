@@ -62,6 +62,71 @@
 // that Set replaces, are removed by the bucket TTL. Session records are
 // normally far below the limit, so this costs nothing then.
 //
+// # Listing, counting, clearing
+//
+// The store implements session.Scanner, session.Counter and session.Clearer
+// with a watcher (an ordered push consumer) on its own keys, which streams
+// the latest value of each key with flow control, so a listing never holds
+// the bucket in memory:
+//
+//   - Scan watches the session keys and calls fn for each live record as it
+//     arrives, reading a chunked record's chunks first, until the watcher
+//     has delivered every value the keys held when it started. Expired
+//     records and values the store did not write are skipped. fn may call
+//     the store (Delete included); the server waits while fn runs.
+//   - Count is exact: it counts the live records, not the expired ones the
+//     bucket still holds, so it transfers every record's value (not its
+//     chunks), as Scan does.
+//   - Clear purges every session key, chunk key and owner index key of the
+//     store, 16 at a time, each leaving a purge marker as Delete does.
+//
+// With a context that has no deadline, each wait for the server during a
+// watch is bounded by 5 seconds (the time fn runs does not count), and a
+// stalled watch fails with an error matching context.DeadlineExceeded.
+//
+// Only the store's own keys are read or purged. With the prefix P split into
+// D, up to and including its last '.', and the rest R, a session's key is
+// P+id (one token after D), a chunk's P+id+".<chunk set>.<n>" (three) and an
+// owner's index P+"=owner.<owner>" (two); the store watches D* (and D*.*.*
+// for chunks, those whose last two tokens are numbers as the store writes
+// them, and P=owner.* for the index) and keeps the keys that start with P.
+// So stores whose prefixes end in '.', and one whose prefix is "", share a
+// bucket without seeing one another's keys, nested prefixes ("a." and
+// "a.b.") included. The exceptions: a prefix that does not end in '.'
+// claims every one-token key after D that starts with it (the store with
+// prefix "app" sees the records of the one with prefix "app2"); and a key
+// under a prefix two tokens longer, such as "a.b.7" under "a.b." next to "",
+// looks like a chunk key when its last two tokens are numbers (the
+// middleware's ids never are). Ids that contain '.' (the middleware's never
+// do) are stored and read, but not listed, counted or cleared.
+//
+// # Owner index
+//
+// The store implements session.OwnerIndex with one key per owner,
+// P+"=owner.<owner>", where <owner> is the owner in unpadded base64url ("="
+// for the empty owner): one token of key characters for any owner, so no
+// two owners share a key ("a" and "a.b", owners with wildcards, spaces or
+// any bytes) and no owner's key is a session's or a chunk's. Its value lists
+// the owner's entries: for each, its time (until, Unix milliseconds) and
+// the id, which may be any string. So Owned is one Get, whatever the size
+// of the bucket (a watcher filtered on one owner's keys would cost the
+// server a pass over the whole bucket on JetStream 2.9), and Own and Disown
+// are a read-modify-write: they read the value, drop the entries whose time
+// has passed, add, move or remove the entry, and write the value back with
+// Update against the revision read (Create for a new owner, a purge when no
+// entry is left), reading again when another write came first (with a
+// short random back-off; 100 concurrent Own of one owner take about a second
+// or two). A Disown that removes nothing writes nothing.
+//
+// An owner's entries must fit in one message: about 50 bytes each for the
+// middleware's ids, so some 20,000 within the server's default max_payload;
+// beyond, Own fails. The store has no background cleanup: the entries of an
+// owner who never signs in again stay until the bucket TTL has passed since
+// the owner's key was last written, which is no earlier than the last
+// entry's time because Own, like Set, refuses an until further away than
+// the bucket TTL (ErrTTLTooLong). With a bucket TTL of 0 they stay until
+// the owner's next Own or Disown, or Clear.
+//
 // # Timeouts and the connection
 //
 // The store does no I/O of its own beyond the calls it is given a context
@@ -86,7 +151,8 @@
 // # Ownership
 //
 // The connection, the JetStream context and the bucket stay the caller's:
-// the store closes nothing and starts no goroutines, so it has no Close.
+// the store closes nothing and starts no goroutines that outlive a call, so
+// it has no Close.
 package natsstore
 
 import (
@@ -125,8 +191,10 @@ type Config struct {
 }
 
 // Store is a session.Store on a JetStream key-value bucket. It implements
-// session.Toucher, session.TTLGetter and session.CompareAndSetter, and is
-// safe for concurrent use. It has no Close: the bucket is the caller's.
+// session.Toucher, session.TTLGetter, session.CompareAndSetter,
+// session.Scanner, session.Counter, session.Clearer and session.OwnerIndex,
+// and is safe for concurrent use. It has no Close: the bucket is the
+// caller's.
 type Store struct {
 	kv     jetstream.KeyValue
 	prefix string
