@@ -296,3 +296,35 @@ func TestTouch(t *testing.T) {
 		t.Error("Touch did not move the session's last write")
 	}
 }
+
+// After a failed Save, a later one returns its error without writing (the
+// failed write may yet land), until Reload.
+func TestSaveAfterFailedSave(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	id := h.login("ada")
+	s, err := h.m.LoadID(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update("n", func(string) string { return "1" })
+	h.store.fail.Store(true)
+	first := s.Save()
+	h.store.fail.Store(false)
+	if first == nil {
+		t.Fatal("Save with the store down succeeded")
+	}
+	before := h.store.writes()
+	if err := s.Save(); err != first {
+		t.Errorf("the second Save = %v, want the first's error %v", err, first)
+	}
+	if h.store.writes() != before {
+		t.Error("a Save after a failed one wrote")
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	s.Set("n", "2")
+	if err := s.Save(); err != nil {
+		t.Errorf("Save after Reload = %v", err)
+	}
+}
