@@ -1,5 +1,6 @@
-// Command _example is a small Fiber app that signs in, counts, flashes and
-// signs out with typed sessions. Run it with `go run ./_example` and open
+// Command _example is a small Fiber app that signs in, counts, flashes,
+// lists the user's devices and signs out (here or everywhere else) with typed
+// sessions. Run it with `go run ./_example` and open
 // http://localhost:3000 (PORT changes the port; SESSION_SECRET, 32 bytes or
 // more, keeps sessions across restarts).
 //
@@ -10,6 +11,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"log"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -63,6 +66,9 @@ func main() {
 
 // newApp returns the example app. Its routes are also the end-to-end fixture.
 func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
+	// The devices list shows each session's browser and address. The
+	// default store, in memory, keeps the index of each user's sessions.
+	cfg.Devices = true
 	m, err := session.NewManager(cfg)
 	if err != nil {
 		return nil, err
@@ -106,6 +112,7 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 			return err
 		}
 		s.RegenerateID(true) // a new id, and a new CSRF token
+		s.SetOwner(name)     // listed among name's devices
 		s.Set("user", Val{User: &User{Name: name}})
 		s.Flash("notice", Msg{"info", "Welcome, " + name})
 		return c.Redirect("/", fiber.StatusSeeOther)
@@ -118,6 +125,23 @@ func newApp(cfg session.Config[Val, Msg]) (*fiber.App, error) {
 		}
 		s.Destroy()
 		s.Flash("notice", Msg{"info", "Signed out"})
+		return c.Redirect("/", fiber.StatusSeeOther)
+	})
+
+	app.Post("/logout-others", func(c *fiber.Ctx) error {
+		s, err := m.Get(c)
+		if err != nil {
+			return err
+		}
+		n, err := s.DestroyOthers(c.UserContext())
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf("Signed out of %d other devices", n)
+		if n == 1 {
+			text = "Signed out of 1 other device"
+		}
+		s.Flash("notice", Msg{"info", text})
 		return c.Redirect("/", fiber.StatusSeeOther)
 	})
 
@@ -160,10 +184,20 @@ func errorPage(c *fiber.Ctx, err error) error {
 
 // State is what the page and /api/state show.
 type State struct {
-	User   *string        `json:"user"`   // nil when signed out
-	Counts map[string]int `json:"counts"` // every counter by name
-	Flash  []string       `json:"flash"`  // the messages of the previous request
-	Token  string         `json:"-"`      // the page's CSRF token
+	User    *string        `json:"user"`    // nil when signed out
+	Counts  map[string]int `json:"counts"`  // every counter by name
+	Flash   []string       `json:"flash"`   // the messages of the previous request
+	Devices []Device       `json:"devices"` // the user's sessions, latest first
+	Token   string         `json:"-"`       // the page's CSRF token
+}
+
+// Device is one of the signed-in user's sessions. It holds no session id.
+type Device struct {
+	UserAgent string    `json:"userAgent"` // of its latest write
+	IP        string    `json:"ip"`        // of its latest write
+	Created   time.Time `json:"created"`   // its sign-in
+	LastSeen  time.Time `json:"lastSeen"`  // to within Config.TouchInterval
+	Current   bool      `json:"current"`   // the session of this request
 }
 
 func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
@@ -171,7 +205,7 @@ func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st := State{Counts: map[string]int{}, Flash: []string{}}
+	st := State{Counts: map[string]int{}, Flash: []string{}, Devices: []Device{}}
 	if v, ok := s.Get("user"); ok && v.User != nil {
 		st.User = &v.User.Name
 	}
@@ -180,6 +214,13 @@ func state(c *fiber.Ctx, m *session.Manager[Val, Msg]) (State, error) {
 			v, _ := s.Get(k)
 			st.Counts[k] = v.Count
 		}
+	}
+	devices, err := s.Devices(c.UserContext()) // none when signed out
+	if err != nil {
+		return State{}, err
+	}
+	for _, d := range devices {
+		st.Devices = append(st.Devices, Device{d.UserAgent, d.IP, d.Created.UTC(), d.LastSeen.UTC(), d.Current})
 	}
 	keys := s.FlashKeys()
 	sort.Strings(keys)
@@ -201,6 +242,11 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .User}}
 <p>Signed in as <strong>{{.User}}</strong>.</p>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{.Token}}"><button>Sign out</button></form>
+<h2>Your devices</h2>
+<ul>{{range .Devices}}
+<li class="device">{{or .UserAgent "Unknown browser"}} at {{or .IP "an unknown address"}}, signed in {{.Created.Format "2006-01-02 15:04 MST"}}, last seen {{.LastSeen.Format "2006-01-02 15:04 MST"}}{{if .Current}} <em>this device</em>{{end}}</li>{{end}}
+</ul>
+{{if gt (len .Devices) 1}}<form method="post" action="/logout-others"><input type="hidden" name="csrf_token" value="{{.Token}}"><button>Sign out of all other devices</button></form>{{end}}
 {{else}}
 <form method="post" action="/login"><input type="hidden" name="csrf_token" value="{{.Token}}"><label>Name <input name="name" required maxlength="64"></label> <button>Sign in</button></form>
 {{end}}

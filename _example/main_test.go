@@ -24,6 +24,7 @@ type client struct {
 	t       *testing.T
 	do      func(*http.Request) (*http.Response, error)
 	cookies map[string]string
+	ua      string // the User-Agent of every request; "" for Go's
 }
 
 // cookie returns the session cookie's value; "" when there is none.
@@ -36,6 +37,9 @@ func (c *client) send(method, path, form string, hdr ...string) (*http.Response,
 	req := httptest.NewRequest(method, "http://example.com"+path, strings.NewReader(form))
 	if form != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if c.ua != "" {
+		req.Header.Set("User-Agent", c.ua)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -90,6 +94,19 @@ func (c *client) state() State {
 		c.t.Fatalf("%v: %s", err, b)
 	}
 	return st
+}
+
+var deviceItem = regexp.MustCompile(`<li class="device">(.*)</li>`)
+
+// devices loads the page and returns the items of its devices list.
+func (c *client) devices() []string {
+	c.t.Helper()
+	_, page := c.send(http.MethodGet, "/", "")
+	var items []string
+	for _, m := range deviceItem.FindAllStringSubmatch(page, -1) {
+		items = append(items, m[1])
+	}
+	return items
 }
 
 func newClient(t *testing.T) *client {
@@ -272,5 +289,89 @@ func TestErrorPagesDoNotEcho(t *testing.T) {
 				t.Errorf("body %q, want %q", b, http.StatusText(tc.status))
 			}
 		})
+	}
+}
+
+// TestDevices: two browsers sign in as the same user; each lists both and
+// marks itself, and one signs the other out.
+func TestDevices(t *testing.T) {
+	a := newClient(t)
+	a.ua = "Browser A/1.0"
+	b := &client{t: t, do: a.do, cookies: map[string]string{}, ua: `Browser <b>"B"</b> & co`}
+	const escapedA, escapedB = "Browser A/1.0", "Browser &lt;b&gt;&#34;B&#34;&lt;/b&gt; &amp; co"
+	for _, c := range []*client{a, b} {
+		if resp, _ := c.post("/login", "name=ada"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+	}
+	// mine: the one item with the client's own user agent is this device,
+	// and the others are those of others.
+	check := func(name string, c *client, mine string, others ...string) {
+		t.Helper()
+		items := c.devices()
+		if len(items) != 1+len(others) {
+			t.Fatalf("%s lists %d devices, want %d: %q", name, len(items), 1+len(others), items)
+		}
+		current := 0
+		for _, it := range items {
+			if strings.Contains(it, "this device") {
+				current++
+				if !strings.HasPrefix(it, mine+" at ") {
+					t.Errorf("%s marks another device as this one: %q", name, it)
+				}
+			}
+		}
+		if current != 1 {
+			t.Errorf("%s marks %d devices as this one: %q", name, current, items)
+		}
+		for _, ua := range others {
+			found := false
+			for _, it := range items {
+				found = found || strings.HasPrefix(it, ua+" at ") && !strings.Contains(it, "this device")
+			}
+			if !found {
+				t.Errorf("%s does not list %q: %q", name, ua, items)
+			}
+		}
+	}
+	check("A", a, escapedA, escapedB)
+	check("B", b, escapedB, escapedA)
+	if _, page := b.send(http.MethodGet, "/", ""); strings.Contains(page, b.ua) {
+		t.Errorf("the user agent is not escaped:\n%s", page)
+	}
+	// The JSON API lists them too, unescaped.
+	st := b.state()
+	if len(st.Devices) != 2 || st.Devices[0].Current == st.Devices[1].Current {
+		t.Fatalf("devices in the API: %+v", st.Devices)
+	}
+	for _, d := range st.Devices {
+		if d.Current != (d.UserAgent == b.ua) || d.UserAgent != a.ua && d.UserAgent != b.ua || d.Created.IsZero() || d.LastSeen.IsZero() {
+			t.Errorf("device in the API: %+v", d)
+		}
+	}
+
+	resp, _ := a.post("/logout-others", "x=y")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("sign out of other devices: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page := a.send(http.MethodGet, "/", "")
+	if !strings.Contains(page, `<p class="flash">Signed out of 1 other device</p>`) || !strings.Contains(page, "Signed in as <strong>ada</strong>") {
+		t.Errorf("page after signing out of other devices:\n%s", page)
+	}
+	if strings.Contains(page, `action="/logout-others"`) {
+		t.Errorf("the page offers to sign out of other devices with none left:\n%s", page)
+	}
+	check("A", a, escapedA)
+	_, page = b.send(http.MethodGet, "/", "")
+	if strings.Contains(page, "Signed in as") || !strings.Contains(page, `action="/login"`) || len(deviceItem.FindAllString(page, -1)) != 0 {
+		t.Errorf("B is still signed in:\n%s", page)
+	}
+	if st := b.state(); st.User != nil || len(st.Devices) != 0 {
+		t.Errorf("B's state: %+v", st)
+	}
+	// Nothing left to sign out of.
+	a.post("/logout-others", "x=y")
+	if st := a.state(); len(st.Flash) != 1 || st.Flash[0] != "Signed out of 0 other devices" || len(st.Devices) != 1 {
+		t.Errorf("state after a second sign-out of other devices: %+v", st)
 	}
 }
