@@ -98,15 +98,15 @@ func goJSON(v any, dir string, args ...string) error {
 }
 
 // published reports whether the module in the go.work use path p is one
-// that users install: not the tools (".ci"), the example ("_example"), the
-// benchmarks, the browser test ("e2e", which drives ../_example), fixtures
-// or internal modules.
+// that users install: not the tools (".ci"), the examples ("_example",
+// "examples"), the benchmarks, the browser test ("e2e", which drives
+// ../_example), fixtures or internal modules.
 func published(p string) bool {
 	for _, elem := range strings.Split(filepath.ToSlash(filepath.Clean(p)), "/") {
 		switch {
 		case elem == ".", elem == "..":
 		case strings.HasPrefix(elem, "."), strings.HasPrefix(elem, "_"),
-			elem == "bench", elem == "e2e", elem == "testdata", elem == "internal":
+			elem == "bench", elem == "e2e", elem == "examples", elem == "testdata", elem == "internal":
 			return false
 		}
 	}
