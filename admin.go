@@ -23,6 +23,7 @@ type Scanner interface {
 // their own key prefix, table or bucket. The count may include records that
 // expired but are not deleted yet, and owner index entries are not counted.
 type Counter interface {
+	// Count returns the number of records stored.
 	Count(ctx context.Context) (int, error)
 }
 
@@ -30,6 +31,7 @@ type Counter interface {
 // owner index entry, within their own key prefix, table or bucket, leaving
 // everything else where they are kept untouched.
 type Clearer interface {
+	// Clear deletes every record and owner index entry stored.
 	Clear(ctx context.Context) error
 }
 

@@ -43,6 +43,7 @@ func (k EventKind) String() string {
 // Event is what Config.OnEvent receives. Only the fields its Kind names are
 // set. It never holds a session id, a value or a secret.
 type Event struct {
+	// Kind says what happened.
 	Kind EventKind
 	// Op is the store operation of StoreCall and StoreError: "get", "set",
 	// "cas" (compare-and-set), "touch" or "delete".
@@ -52,8 +53,9 @@ type Event struct {
 	// Err is the error of StoreError and DecodeFailed, and of a StoreCall
 	// that failed (ErrNotFound is not a failure: it is nil there).
 	Err error
-	// Owner and Count are those of OwnerSignedOut.
+	// Owner is the owner of EventOwnerSignedOut.
 	Owner string
+	// Count is the number of sessions EventOwnerSignedOut ended.
 	Count int
 }
 
