@@ -135,8 +135,13 @@ func FuzzDecodeRecord(f *testing.F) {
 		flags: flagMoved, created: 1, deadline: 2, version: 5, csrf: secret32,
 		vals: []entry[string]{{key: "user", raw: []byte(`"ada"`)}},
 	})
+	owned, _ := encodeRecord[string, string](JSON{}, &record[string, string]{
+		created: 1, deadline: 2, version: 5, owner: "user-42", device: device("Firefox", "192.0.2.1"),
+		vals: []entry[string]{{key: "user", raw: []byte(`"ada"`)}},
+	})
 	f.Add(good)
 	f.Add(good2)
+	f.Add(owned)
 	f.Add([]byte{})
 	f.Add([]byte{recordVersion, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{recordVersionCSRF, 0, 0, 0, 0, 0, 0, 0, 0, 0})
@@ -195,6 +200,7 @@ type fixture struct {
 	version                          uint64
 	csrf                             string
 	vals, flash                      [][2]string // key, JSON as stored
+	owner, agent, ip                 string      // SetOwner; with Config.Devices
 	user, notice                     string      // what a session of strings reads
 	typed                            bool        // the values are JSON objects
 }
@@ -215,6 +221,13 @@ var fixtures = []fixture{
 		csrf: "0123456789abcdefghijklmnopqrstuv", vals: [][2]string{{"user", `"ada"`}}, user: "ada"},
 	{file: "v1-typed.rec", format: 1, created: 1700000000000, deadline: fixtureDeadline, written: 1700000006000, version: 2,
 		vals: [][2]string{{"user", `{"id":7,"name":"ada"}`}}, flash: [][2]string{{"notice", `{"level":"info","text":"Saved!"}`}}, typed: true},
+	{file: "v1-owner.rec", format: 1, flags: flagOwner, created: 1700000000000, deadline: fixtureDeadline, written: 1700000007000, version: 4,
+		owner: "user-42", vals: [][2]string{{"user", `"ada"`}}, user: "ada"},
+	{file: "v1-owner-moved.rec", format: 1, flags: flagOwner | flagMoved, created: 1700000000000, deadline: fixtureDeadline, written: 1700000008000, version: 5,
+		owner: "user-42", vals: [][2]string{{"user", `"ada"`}}, user: "ada"},
+	{file: "v2-csrf-owner-device.rec", format: 2, flags: flagOwner, created: 1700000000000, deadline: fixtureDeadline, idle: 3600 * 1000, written: 1700000009000, version: 9,
+		csrf: "0123456789abcdefghijklmnopqrstuv", owner: "user-42", agent: "Mozilla/5.0 (X11; Linux x86_64)", ip: "192.0.2.7",
+		vals: [][2]string{{"user", `"ada"`}}, flash: [][2]string{{"notice", `"Welcome back"`}}, user: "ada", notice: "Welcome back"},
 }
 
 func readFixture(t *testing.T, file string) []byte {
@@ -245,9 +258,10 @@ func TestRecordFixtures(t *testing.T) {
 			if err := decodeRecord(data, &r); err != nil {
 				t.Fatalf("this release does not read a record it wrote: %v", err)
 			}
+			agent, ip := r.agentIP()
 			got := fixture{file: fx.file, format: data[0], flags: r.flags, created: r.created, deadline: r.deadline, idle: r.idle,
 				written: r.written, version: r.version, csrf: string(r.csrf), vals: entries(r.vals), flash: entries(r.flash),
-				user: fx.user, notice: fx.notice, typed: fx.typed}
+				owner: r.owner, agent: agent, ip: ip, user: fx.user, notice: fx.notice, typed: fx.typed}
 			if !reflect.DeepEqual(got, fx) {
 				t.Errorf("decoded\n %+v\nwant\n %+v", got, fx)
 			}
@@ -344,20 +358,25 @@ func TestRecordFromNewerRelease(t *testing.T) {
 }
 
 // TestRecordUnknownFlags is TestRecordFromNewerRelease for a record whose
-// flags byte has a bit this release does not know (flagMoved is the only
-// one): a newer release may give a record a meaning this one would destroy
+// flags byte has a bit this release does not know (flagMoved and flagOwner
+// are the only ones): a newer release may give a record a meaning this one would destroy
 // by writing it back without the flag, so it is not read either.
 func TestRecordUnknownFlags(t *testing.T) {
 	v1 := readFixture(t, "v1-values-flash.rec")
 	v2 := readFixture(t, "v2-csrf.rec")
-	for _, flags := range []byte{1 << 1, flagMoved | 1<<7, 0xff} {
+	owned := readFixture(t, "v1-owner.rec")
+	for _, rec := range []struct {
+		data  []byte
+		flags byte
+	}{{v1, 1 << 2}, {v1, flagMoved | 1<<7}, {v1, 0xff}, {owned, flagOwner | 1<<2}} {
 		var r record[string, string]
-		if decodeRecord(withByte(v1, 1, flags), &r) == nil {
-			t.Errorf("decodeRecord reads flags %#x: it must refuse the bits other than flagMoved (errRecord)", flags)
+		if decodeRecord(withByte(rec.data, 1, rec.flags), &r) == nil {
+			t.Errorf("decodeRecord reads flags %#x: it must refuse the bits other than flagMoved and flagOwner (errRecord)", rec.flags)
 		}
 	}
 	leftAlone(t, map[string][]byte{
-		"v1, an unknown flag":           withByte(v1, 1, 1<<1),
+		"v1, an unknown flag":           withByte(v1, 1, 1<<2),
+		"v1 owned, an unknown flag":     withByte(owned, 1, flagOwner|1<<6),
 		"v1, moved and an unknown flag": withByte(v1, 1, flagMoved|1<<7),
 		"v2, an unknown flag":           withByte(v2, 1, 1<<3),
 		"v2, every flag bit":            withByte(v2, 1, 0xff),
