@@ -7,12 +7,12 @@
 //	...
 //	defer store.Close()
 //
-// # Table
+// # Tables
 //
-// New creates the table (with its index on expires_at) if it does not exist,
-// using its context for that and for nothing else. To run the migration
-// yourself instead, set Config.SkipCreate; the SQL is (with your table name
-// for `sessions`):
+// New creates the table and the table of its owner index (each with its
+// index on expires_at) if they do not exist, using its context for that and
+// for nothing else. To run the migration yourself instead, set
+// Config.SkipCreate; the SQL is (with your table name for `sessions`):
 //
 //	CREATE TABLE IF NOT EXISTS `sessions` (
 //		id         VARBINARY(64) NOT NULL PRIMARY KEY,
@@ -20,28 +20,79 @@
 //		expires_at DATETIME(6)   NOT NULL,
 //		version    BIGINT        NOT NULL DEFAULT 1,
 //		INDEX expires_at_idx (expires_at)
+//	) ENGINE=InnoDB;
+//	CREATE TABLE IF NOT EXISTS `sessions_owners` (
+//		owner      VARBINARY(1024) NOT NULL,
+//		id         VARBINARY(64)   NOT NULL,
+//		expires_at DATETIME(6)     NOT NULL,
+//		PRIMARY KEY (owner, id),
+//		INDEX expires_at_idx (expires_at)
 //	) ENGINE=InnoDB
 //
-// The id column is VARBINARY so that ids compare byte for byte: a VARCHAR
-// with the server's default collation would make ids that differ only in
-// letter case (or in trailing spaces) the same row. The index is declared
-// inside CREATE TABLE, which also works on MySQL (whose CREATE INDEX has no
-// IF NOT EXISTS). The table name is `name` or `database.name`, each part a
-// plain identifier (letters, digits, underscores) of at most 64 bytes, and is
-// always quoted. Ids longer than 64 bytes are refused (ErrLongID), never
-// truncated. Set's upsert uses VALUES(), which MySQL 8.0.20+ accepts with a
-// deprecation warning.
+// The id and owner columns are VARBINARY so that they compare byte for byte:
+// a VARCHAR with the server's default collation would make ids or owners
+// that differ only in letter case (or in trailing spaces) the same. The
+// indexes are declared inside CREATE TABLE, which also works on MySQL (whose
+// CREATE INDEX has no IF NOT EXISTS). The table name is `name` or
+// `database.name`, each part a plain identifier (letters, digits,
+// underscores) of at most 64 bytes, and is always quoted. The owner index
+// table is in the same database, named after the table with "_owners"
+// appended (so do not give another table that name), shortened with a hash
+// of the table name where that would pass 64 bytes. Ids longer than 64 bytes
+// and owners longer than 1024 bytes are refused (ErrLongID, ErrLongOwner),
+// never truncated. Set's upsert uses VALUES(), which MySQL 8.0.20+ accepts
+// with a deprecation warning.
+//
+// The owner index table is new in this release. A table made by an earlier
+// one needs nothing but the statement that creates the owner index table,
+// which New runs; with SkipCreate, run it yourself. Until then the store
+// works as before, but Own, Disown and Owned fail (Clear and the cleanup
+// skip the missing table).
 //
 // # Time to live
 //
-// Every timestamp comes from the database clock, in UTC so that the session
-// time_zone and daylight-saving changes play no part: a write stores
-// expires_at = UTC_TIMESTAMP(6) + INTERVAL ttl MICROSECOND, and every read,
-// touch and compare-and-set only sees rows with expires_at > UTC_TIMESTAMP(6).
-// An expired row is therefore never returned, even before it is removed.
-// Expired rows are deleted by DeleteExpired, in batches of 1000 rows to keep
-// locks short, which a background cleanup calls every
-// Config.CleanupInterval; Close stops it.
+// Every timestamp of a session row comes from the database clock, in UTC so
+// that the session time_zone and daylight-saving changes play no part: a
+// write stores expires_at = UTC_TIMESTAMP(6) + INTERVAL ttl MICROSECOND, and
+// every read, touch, compare-and-set, scan and count only sees rows with
+// expires_at > UTC_TIMESTAMP(6). An expired row is therefore never returned,
+// even before it is removed. Expired rows are deleted by DeleteExpired, in
+// batches of 1000 rows to keep locks short, which a background cleanup calls
+// every Config.CleanupInterval; Close stops it. DeleteExpired then deletes
+// the owner index entries past their time the same way.
+//
+// # Administration and the owner index
+//
+// The store is a session.Scanner, session.Counter and session.Clearer, for
+// the Manager's Sessions, Count and Clear. Scan reads the live rows in pages
+// of 1000,
+//
+//	SELECT id, data FROM sessions WHERE id > ? AND expires_at > UTC_TIMESTAMP(6) ORDER BY id LIMIT 1000
+//
+// each a query of its own whose rows are all read before the page is handed
+// to the callback, so no cursor, transaction or connection is held while
+// the callback runs (it may call the store) and at most one page is in
+// memory. Count counts the live rows. Clear runs DELETE on the table and
+// then on its owner index table (two statements, not one transaction) and
+// touches nothing else in the database.
+//
+// The store is also a session.OwnerIndex, for Manager.DestroyOwner and
+// Manager.Devices: the owner index table holds an (owner, id) entry per
+// owned session, with the time until which it stands. The entries' times
+// are those the application passes to Own, compared with the application's
+// clock (sent as Unix microseconds and turned into UTC DATETIMEs by the
+// server, so neither time_zone nor the DSN's loc plays a part), unlike the
+// rows' expiry. Own is an INSERT ... ON DUPLICATE KEY UPDATE of its entry,
+// then a plain (non-locking) SELECT of the owner's entries past their time
+// and, only when there are some, a DELETE of exactly those rows that
+// re-checks their time: the usual Own locks its own entry and nothing else,
+// where a DELETE of the owner's range of rows by time would lock the range
+// and its gaps on every call. Concurrent statements on one owner's entries
+// can still deadlock now and then, so every statement of the owner index
+// runs on its own (autocommit) and runs again, up to ten times in all, when
+// InnoDB aborts it to break a deadlock (error 1213). Owned is a SELECT of
+// the owner's entries not past their time, and Disown a DELETE of the
+// owner's entries with the given ids.
 //
 // # Compare-and-set
 //
@@ -85,6 +136,7 @@
 package mysqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -95,6 +147,7 @@ import (
 
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/sqlstore"
+	"github.com/fibersession/session/internal/sweep"
 )
 
 // Config tunes the store. The zero value is usable: every field has a
@@ -104,7 +157,7 @@ type Config struct {
 	// [A-Za-z_][A-Za-z0-9_]* of at most 64 bytes; it is always quoted.
 	// Default "sessions".
 	Table string
-	// SkipCreate, when true, makes New run no SQL: the table must already
+	// SkipCreate, when true, makes New run no SQL: the tables must already
 	// exist (see the package doc for the migration).
 	SkipCreate bool
 	// CleanupInterval is how often expired rows are deleted in the
@@ -161,32 +214,57 @@ var dialect = sqlstore.Dialect{
 }
 
 // Store is a session.Store backed by a MariaDB or MySQL table. It implements
-// session.Toucher, session.TTLGetter, session.CompareAndSetter and
+// session.Toucher, session.TTLGetter, session.CompareAndSetter,
+// session.Scanner, session.Counter, session.Clearer, session.OwnerIndex and
 // io.Closer. It is safe for concurrent use.
 type Store struct {
-	db *sqlstore.DB
+	db    *sqlstore.DB
+	sql   *sql.DB
+	admin admin
+	sweep *sweep.Loop
 }
 
 // New returns a store on db. Unless cfg.SkipCreate is set it creates the
-// table if needed, using ctx for that and for nothing else. It starts the
-// background cleanup unless cfg.CleanupInterval is negative. A nil db or a
-// bad table name (ErrTable) is an error.
+// table and the owner index table if needed, using ctx for that and for
+// nothing else. It starts the background cleanup unless cfg.CleanupInterval
+// is negative. A nil db or a bad table name (ErrTable) is an error.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
-	return sqlstore.New(ctx, sqlstore.SQL(db), sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db} })
+	// The store runs the cleanup itself, to clean the owner index too.
+	shared := sqlstore.Config(cfg)
+	shared.CleanupInterval = -1
+	s, err := sqlstore.New(ctx, sqlstore.SQL(db), shared, &dialect, func(sdb *sqlstore.DB) *Store { return &Store{db: sdb, sql: db} })
+	if err != nil {
+		return nil, err
+	}
+	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
+	if !cfg.SkipCreate {
+		if _, err := s.db.Exec(ctx, "create table", s.admin.create); err != nil {
+			return nil, err
+		}
+	}
+	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
+		cmp.Or(cfg.Logger, slog.Default()), "mysqlstore")
+	return s, nil
 }
 
 // Close stops the background cleanup, interrupting a run in progress, and
 // waits for it to exit. It does not close the *sql.DB, which stays the
 // caller's. The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
+	s.sweep.Stop()
 	return s.db.Close()
 }
 
 // DeleteExpired deletes every expired row now, in batches of 1000, and
-// reports how many. The background cleanup calls it every
-// Config.CleanupInterval.
+// reports how many, then the owner index entries whose time has passed (not
+// counted). The background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	return s.db.DeleteExpired(ctx)
+	n, err := s.db.DeleteExpired(ctx)
+	if err != nil {
+		return n, err
+	}
+	_, err = s.deleteExpiredOwners(ctx)
+	return n, err
 }
 
 // Get returns the live record under id, or session.ErrNotFound.

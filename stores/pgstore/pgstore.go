@@ -6,12 +6,12 @@
 //	...
 //	defer store.Close()
 //
-// # Table
+// # Tables
 //
-// New creates the table and its index if they do not exist, using its
-// context for that and for nothing else. To run the migration yourself
-// instead, set Config.SkipCreate; the SQL is (with your table name for
-// "sessions"):
+// New creates the table, the table of its owner index and their indexes if
+// they do not exist, using its context for that and for nothing else. To
+// run the migration yourself instead, set Config.SkipCreate; the SQL is
+// (with your table name for "sessions"):
 //
 //	CREATE TABLE IF NOT EXISTS "sessions" (
 //		id         text        PRIMARY KEY,
@@ -20,27 +20,72 @@
 //		version    bigint      NOT NULL DEFAULT 1
 //	);
 //	CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+//	CREATE TABLE IF NOT EXISTS "sessions_owners" (
+//		owner      bytea       NOT NULL,
+//		id         text        NOT NULL,
+//		expires_at timestamptz NOT NULL,
+//		PRIMARY KEY (owner, id)
+//	);
+//	CREATE INDEX IF NOT EXISTS "sessions_owners_expires_at_idx" ON "sessions_owners" (expires_at);
 //
 // The table name is "name" or "schema.name", each part a plain identifier
 // (letters, digits, underscores) of at most 63 bytes, and is always quoted,
-// so its case is kept. The index name is the table's with "_expires_at_idx"
-// appended, shortened with a hash of the table name where that would pass
-// PostgreSQL's 63 bytes.
+// so its case is kept. The owner index table is in the same schema, named
+// after the table with "_owners" appended (so do not give another table
+// that name), and the index names are the tables' with "_expires_at_idx"
+// appended; each name is shortened with a hash of the name it extends where
+// it would pass PostgreSQL's 63 bytes.
+//
+// The owner index table is new in this release. A table made by an earlier
+// one needs nothing but the two statements that create the owner index
+// table and its index, which New runs; with SkipCreate, run them yourself.
+// Until then the store works as before, but Own, Disown and Owned fail
+// (Clear and the cleanup skip the missing table).
 //
 // # Time to live
 //
-// Every timestamp comes from the database clock: a write stores
-// expires_at = now() + ttl (to the microsecond), and every read, touch and
-// compare-and-set only sees rows with expires_at > now(). An expired row is
-// therefore never returned, even before it is removed. The store never reads
-// the application server's clock, so instances with skewed clocks agree on
-// when a row expires.
+// Every timestamp of a session row comes from the database clock: a write
+// stores expires_at = now() + ttl (to the microsecond), and every read,
+// touch, compare-and-set, scan and count only sees rows with
+// expires_at > now(). An expired row is therefore never returned, even
+// before it is removed. The store never reads the application server's
+// clock for them, so instances with skewed clocks agree on when a row
+// expires. (The owner index, below, keeps the application's times.)
 //
 // Expired rows are deleted by DeleteExpired, in batches of 1000 rows to keep
 // locks short, which a background cleanup calls every
 // Config.CleanupInterval; Close stops it. A row that a concurrent write
 // makes live again is not deleted: each batch re-checks expires_at on the
-// row it deletes.
+// row it deletes. DeleteExpired then deletes the owner index entries past
+// their time the same way.
+//
+// # Administration and the owner index
+//
+// The store is a session.Scanner, session.Counter and session.Clearer, for
+// the Manager's Sessions, Count and Clear. Scan reads the live rows in pages
+// of 1000,
+//
+//	SELECT id, data FROM sessions WHERE id > $last AND expires_at > now() ORDER BY id LIMIT 1000
+//
+// each a query of its own that has ended before the page's rows are handed
+// to the callback, so no cursor, transaction or connection is held while
+// the callback runs (it may call the store) and at most one page is in
+// memory. Count counts the live rows. Clear runs DELETE on the table and
+// then on its owner index table (two statements, not one transaction) and
+// touches nothing else in the database.
+//
+// The store is also a session.OwnerIndex, for Manager.DestroyOwner and
+// Manager.Devices: the owner index table holds an (owner, id) entry per
+// owned session, with the time until which it stands. Owners are stored as
+// bytes (bytea), so any string is kept and compared exactly: owners that
+// differ in case, in trailing spaces or in Unicode normalisation are
+// different owners. The entries' times are those the application passes
+// to Own, compared with the application's clock, unlike the rows' expiry.
+// Own is one statement, an upsert of its entry together with the deletion
+// of the owner's other entries past their time; it runs again, up to five
+// times in all, when PostgreSQL aborts it to break a deadlock. Owned is a
+// SELECT of the owner's entries not past their time, and Disown a DELETE of
+// the owner's entries with the given ids.
 //
 // # Compare-and-set
 //
@@ -78,6 +123,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -87,6 +133,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fibersession/session/internal/sqlstore"
+	"github.com/fibersession/session/internal/sweep"
 )
 
 // ErrTable is returned by New for a table name that is not a plain or
@@ -100,8 +147,8 @@ type Config struct {
 	// [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes; it is always quoted, so
 	// its case is kept. Default "sessions".
 	Table string
-	// SkipCreate, when true, makes New run no SQL: the table and index must
-	// already exist (see the package doc for the migration).
+	// SkipCreate, when true, makes New run no SQL: the tables and indexes
+	// must already exist (see the package doc for the migration).
 	SkipCreate bool
 	// CleanupInterval is how often expired rows are deleted in the
 	// background. Default (zero) 5 minutes; a negative value disables the
@@ -146,22 +193,44 @@ var dialect = sqlstore.Dialect{
 }
 
 // Store is a session.Store backed by a PostgreSQL table. It implements
-// session.Toucher, session.TTLGetter, session.CompareAndSetter and
+// session.Toucher, session.TTLGetter, session.CompareAndSetter,
+// session.Scanner, session.Counter, session.Clearer, session.OwnerIndex and
 // io.Closer. It is safe for concurrent use.
 type Store struct {
-	db *sqlstore.DB
+	db    *sqlstore.DB
+	pool  *pgxpool.Pool
+	admin admin
+	sweep *sweep.Loop
 }
 
 // New returns a store on pool. Unless cfg.SkipCreate is set it creates the
-// table and its index if needed, using ctx for that and for nothing else. It
-// starts the background cleanup unless cfg.CleanupInterval is negative. A
-// nil pool or a bad table name (ErrTable) is an error.
+// table, the owner index table and their indexes if needed, using ctx for
+// that and for nothing else. It starts the background cleanup unless
+// cfg.CleanupInterval is negative. A nil pool or a bad table name (ErrTable)
+// is an error.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	var c sqlstore.Client // stays nil for a nil pool, which sqlstore refuses
 	if pool != nil {
 		c = client{pool}
 	}
-	return sqlstore.New(ctx, c, sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db} })
+	// The store runs the cleanup itself, to clean the owner index too.
+	shared := sqlstore.Config(cfg)
+	shared.CleanupInterval = -1
+	s, err := sqlstore.New(ctx, c, shared, &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db, pool: pool} })
+	if err != nil {
+		return nil, err
+	}
+	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
+	if !cfg.SkipCreate {
+		for _, q := range s.admin.create {
+			if _, err := s.db.Exec(ctx, "create table", q); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
+		cmp.Or(cfg.Logger, slog.Default()), "pgstore")
+	return s, nil
 }
 
 // client is a pgx pool as a sqlstore.Client.
@@ -228,15 +297,21 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // DeleteExpired deletes every expired row now, in batches of 1000, and
-// reports how many. The background cleanup calls it every
-// Config.CleanupInterval.
+// reports how many, then the owner index entries whose time has passed (not
+// counted). The background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	return s.db.DeleteExpired(ctx)
+	n, err := s.db.DeleteExpired(ctx)
+	if err != nil {
+		return n, err
+	}
+	_, err = s.deleteExpiredOwners(ctx)
+	return n, err
 }
 
 // Close stops the background cleanup, interrupting a run in progress, and
 // waits for it to exit. It does not close the pool, which stays the caller's.
 // The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
+	s.sweep.Stop()
 	return s.db.Close()
 }

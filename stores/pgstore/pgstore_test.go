@@ -15,8 +15,10 @@ import (
 	"github.com/fibersession/session/stores/storetest"
 )
 
-// The store has every optional capability (session.TTLGetter,
-// session.Toucher, session.CompareAndSetter), DeleteExpired and io.Closer.
+// The store has every optional capability of a session.Store
+// (session.TTLGetter, session.Toucher, session.CompareAndSetter),
+// DeleteExpired and io.Closer; admin.go asserts the administration and
+// owner index ones.
 var _ sqltest.Store = (*Store)(nil)
 
 const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=5"
@@ -45,7 +47,7 @@ func connect(tb testing.TB) *pgxpool.Pool {
 func TestSQL(t *testing.T) {
 	sqltest.Run(t, sqltest.Harness[*pgxpool.Pool, Config, *Store]{
 		Connect:  connect,
-		Client:   func(pool *pgxpool.Pool) sqlstore.Client { return client{pool} },
+		Client:   func(pool *pgxpool.Pool) sqlstore.Client { return dropping{client{pool}} },
 		New:      New,
 		Indexes:  `SELECT count(*) FROM pg_indexes WHERE tablename = '{table}' AND indexdef LIKE '%(expires_at)'`,
 		Schema:   "public",
@@ -56,7 +58,7 @@ func TestSQL(t *testing.T) {
 
 // TestServerDown runs the fault checks with a pool that dials the proxy.
 func TestServerDown(t *testing.T) {
-	table := sqltest.Table(t, client{connect(t)})
+	table := sqltest.Table(t, dropping{client{connect(t)}})
 	pcfg, err := pgxpool.ParseConfig(dsn())
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,11 @@
 //	...
 //	defer store.Close()
 //
-// # Table and TTL
+// # Tables and TTL
 //
-// Records live in one table (Config.Table, default "sessions"), created on
-// demand with an index on its expiry unless Config.SkipCreate is set:
+// Records live in one table (Config.Table, default "sessions"), and the owner
+// index in a second one named after it, both created on demand with an index
+// on their expiry unless Config.SkipCreate is set:
 //
 //	CREATE TABLE IF NOT EXISTS "sessions" (
 //		id         TEXT    PRIMARY KEY,
@@ -19,18 +20,58 @@
 //		version    INTEGER NOT NULL DEFAULT 1 -- +1 on every write of data
 //	);
 //	CREATE INDEX IF NOT EXISTS "sessions_expires_at_idx" ON "sessions" (expires_at);
+//	CREATE TABLE IF NOT EXISTS "sessions_owners" (
+//		owner      TEXT    NOT NULL,
+//		id         TEXT    NOT NULL,
+//		expires_at INTEGER NOT NULL,          -- Unix milliseconds, Own's until
+//		PRIMARY KEY (owner, id)
+//	);
+//	CREATE INDEX IF NOT EXISTS "sessions_owners_expires_at_idx" ON "sessions_owners" (expires_at);
 //
 // The table name is a plain identifier (letters, digits, underscores), always
-// quoted. It cannot be qualified with a schema: a table in an attached
-// database would need the ATTACH on every connection of the pool.
+// quoted; the owner index table's is the same with "_owners" appended (so do
+// not give another table that name). It cannot be qualified with a schema: a
+// table in an attached database would need the ATTACH on every connection of
+// the pool.
+//
+// The owner index table is new in this release. A database made by an
+// earlier one needs nothing but the two statements that create the owner
+// index table and its index, which New and Open run; with SkipCreate, run
+// them yourself. Until then the store works as before, but Own, Disown and
+// Owned fail (Clear and the cleanup skip the missing table).
 //
 // A record's TTL becomes its absolute expiry in expires_at. Every read and
 // conditional write compares it with the current time, so an expired row is
 // never returned, touched or compared equal even before it is removed.
 // Expired rows are deleted by DeleteExpired, in batches of 1000 so that other
 // writers wait little, which a background cleanup calls every
-// Config.CleanupInterval; Close stops it. Expiries are kept to the
+// Config.CleanupInterval; Close stops it. DeleteExpired then deletes the
+// owner index entries past their time the same way. Expiries are kept to the
 // millisecond.
+//
+// # Administration and the owner index
+//
+// The store is a session.Scanner, session.Counter and session.Clearer, for
+// the Manager's Sessions, Count and Clear. Scan reads the live rows in pages
+// of 1000,
+//
+//	SELECT id, data FROM sessions WHERE id > ? AND expires_at > ? ORDER BY id LIMIT 1000
+//
+// each a query of its own whose rows are all read before the page is handed
+// to the callback, so no read transaction or connection is held while the
+// callback runs (it may call the store, even through a pool of one
+// connection) and at most one page is in memory. Count counts the live rows.
+// Clear runs DELETE on the table and then on its owner index table (two
+// statements) and touches nothing else in the database.
+//
+// The store is also a session.OwnerIndex, for Manager.DestroyOwner and
+// Manager.Devices: the owner index table holds an (owner, id) entry per
+// owned session, with the time until which it stands. Owners and ids
+// compare byte for byte (SQLite's BINARY collation): owners that differ in
+// case or in trailing spaces are different owners. Own is an upsert of its
+// entry and then a DELETE of the owner's entries past their time, two
+// statements; Owned is a SELECT of the owner's entries not past their time,
+// and Disown a DELETE of the owner's entries with the given ids.
 //
 // # Compare-and-set
 //
@@ -66,7 +107,12 @@
 // use ":memory:" with a pool: every connection gets its own empty database.
 // If the database file is shared with code that holds long write
 // transactions and SQLITE_BUSY still appears, db.SetMaxOpenConns(1)
-// serialises everything in the pool at the cost of concurrent reads.
+// serialises everything in the pool at the cost of concurrent reads. A
+// burst of writes from many more goroutines than a pool should have
+// connections can meet it too: busy_timeout makes a writer poll for the
+// lock, not queue for it, and with hundreds polling the unluckiest may wait
+// past it; a bounded pool (db.SetMaxOpenConns(8), say) queues the rest in
+// database/sql.
 //
 // The store adds no timeouts of its own. Every method passes its context to
 // database/sql, which refuses a done context and interrupts a running
@@ -84,6 +130,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -95,6 +142,7 @@ import (
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/ctxerr"
 	"github.com/fibersession/session/internal/sqlstore"
+	"github.com/fibersession/session/internal/sweep"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -105,7 +153,7 @@ type Config struct {
 	// (no "schema." part). Default "sessions".
 	Table string
 	// SkipCreate, when true, makes New and Open run no CREATE statement: the
-	// table and index must already exist (see the package doc).
+	// tables and indexes must already exist (see the package doc).
 	SkipCreate bool
 	// CleanupInterval is how often expired rows are deleted in the
 	// background. Default (zero) 5 minutes; a negative value disables the
@@ -149,10 +197,14 @@ const upsert = `INSERT INTO {table} (id, data, expires_at) VALUES (?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, version = version + 1`
 
 // Store is a session store on a SQLite table. It implements
-// session.Toucher, session.TTLGetter, session.CompareAndSetter and
+// session.Toucher, session.TTLGetter, session.CompareAndSetter,
+// session.Scanner, session.Counter, session.Clearer, session.OwnerIndex and
 // io.Closer. It is safe for concurrent use.
 type Store struct {
 	db        *sqlstore.DB
+	sql       *sql.DB
+	admin     admin
+	sweep     *sweep.Loop
 	closeFile func() error // set by Open: closes the database it opened, once
 }
 
@@ -181,25 +233,50 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 }
 
 // New returns a store on db. Unless cfg.SkipCreate is set it creates the
-// table and its index if needed, using ctx for that and for nothing else. It
-// starts the background cleanup unless cfg.CleanupInterval is negative. A
-// nil db or a bad table name (ErrTable) is an error. Close leaves db open.
+// table, the owner index table and their indexes if needed, using ctx for
+// that and for nothing else. It starts the background cleanup unless
+// cfg.CleanupInterval is negative. A nil db or a bad table name (ErrTable)
+// is an error. Close leaves db open.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
-	return sqlstore.New(ctx, sqlstore.SQL(db), sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db} })
+	// The store runs the cleanup itself, to clean the owner index too.
+	shared := sqlstore.Config(cfg)
+	shared.CleanupInterval = -1
+	s, err := sqlstore.New(ctx, sqlstore.SQL(db), shared, &dialect, func(sdb *sqlstore.DB) *Store { return &Store{db: sdb, sql: db} })
+	if err != nil {
+		return nil, err
+	}
+	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
+	if !cfg.SkipCreate {
+		for _, q := range s.admin.create {
+			if _, err := s.db.Exec(ctx, "create table", q); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
+		cmp.Or(cfg.Logger, slog.Default()), "sqlitestore")
+	return s, nil
 }
 
 // DeleteExpired deletes every expired row now, in batches of 1000 so that
-// other writers wait little, and returns how many it deleted. The background
-// cleanup calls it every Config.CleanupInterval.
+// other writers wait little, and returns how many it deleted; then it
+// deletes the owner index entries whose time has passed (not counted). The
+// background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	return s.db.DeleteExpired(ctx)
+	n, err := s.db.DeleteExpired(ctx)
+	if err != nil {
+		return n, err
+	}
+	_, err = s.deleteExpiredOwners(ctx)
+	return n, err
 }
 
 // Close stops the background cleanup, interrupting a running one, and
 // waits for it to exit; for a store made by Open it then closes the
 // database. Later calls return the first call's result.
 func (s *Store) Close() error {
-	_ = s.db.Close() // stops the cleanup; it has no error
+	s.sweep.Stop()
+	_ = s.db.Close() // has no error
 	if s.closeFile == nil {
 		return nil
 	}
