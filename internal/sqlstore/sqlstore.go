@@ -2,15 +2,17 @@
 // (stores/pgstore, stores/mysqlstore and stores/sqlitestore) share: their
 // Config, the checking and quoting of their table name, the running of their
 // statements (errors wrapped one way, no row as session.ErrNotFound), the
-// batched deletion of expired rows and its background loop. The internal
-// rule allows every package under github.com/fibersession/session, in any of
-// its modules.
+// batched deletion of expired rows and its background loop, and the
+// administration capabilities and owner index (admin.go). The internal rule
+// allows every package under github.com/fibersession/session, in any of its
+// modules.
 //
 // A store describes its database with a Dialect (its statements, quoting and
-// limits) and reaches it through a Client (the two calls of its database
-// client the stores make). What differs between the stores stays in their own
+// limits) and reaches it through a Client (the calls of its database client
+// the stores make). What differs between the stores stays in their own
 // methods: which statement each runs, the order of its arguments and the
-// units of time.
+// units of time; the administration and owner index code takes the
+// differences from the Dialect instead (its parameters, retries and errors).
 package sqlstore
 
 import (
@@ -63,9 +65,12 @@ type Client interface {
 	// keeps the read path free of the allocations that passing a variadic
 	// query through an interface would cost.
 	Get(ctx context.Context, query, id string) ([]byte, int64, error)
-	// QueryRow runs a query that returns at most one row. The stores use
-	// Get; tests and benchmarks run their own queries with it.
+	// QueryRow runs a query that returns at most one row: Count's, and
+	// those of tests and benchmarks.
 	QueryRow(ctx context.Context, query string, args ...any) Row
+	// Query runs a query and returns its rows, which the caller closes:
+	// the pages of Scan and the ids of the owner index.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
 }
 
 // Row is the result of Client.QueryRow.
@@ -73,6 +78,19 @@ type Row interface {
 	// Scan copies the row's columns into dest; no row is the dialect's
 	// NoRows error.
 	Scan(dest ...any) error
+}
+
+// Rows is the result of Client.Query, as *sql.Rows has it.
+type Rows interface {
+	// Next prepares the next row for Scan, and reports whether there is
+	// one.
+	Next() bool
+	// Scan copies the current row's columns into dest.
+	Scan(dest ...any) error
+	// Err is the error that ended the rows, if any.
+	Err() error
+	// Close releases the rows; it may be called more than once.
+	Close() error
 }
 
 // SQL returns db as a Client, or nil for a nil db (which New refuses).
@@ -102,9 +120,25 @@ func (c sqlDB) QueryRow(ctx context.Context, query string, args ...any) Row {
 	return c.db.QueryRowContext(ctx, query, args...)
 }
 
+func (c sqlDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	rows, err := c.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
 // Statements are a dialect's SQL. New replaces {table} in them with the
-// quoted table name, {index} with the quoted name of its index on expires_at
-// and {batch} with Batch.
+// quoted table name, {index} with the quoted name of its index on
+// expires_at, {owners} with the quoted name of its owner index table
+// (OwnersTable, in the table's schema), {owners_index} with the quoted name
+// of that table's index on expires_at, and {batch} with Batch.
+//
+// The statements of the administration capabilities and the owner index
+// take the Dialect's NowArgs where they read the application's clock
+// (ScanFirst, ScanNext after the id, Count), and otherwise the arguments
+// listed with each: an owner as Dialect.Owner makes it, a time as
+// Dialect.Time does.
 type Statements struct {
 	// Create creates the table and its index unless they exist.
 	Create []string
@@ -129,18 +163,76 @@ type Statements struct {
 	Delete string
 	// DeleteExpired deletes at most {batch} expired rows.
 	DeleteExpired string
+
+	// CreateOwners creates the owner index table and its index on
+	// expires_at unless they exist; New runs them after Create.
+	CreateOwners []string
+	// ScanFirst selects the id and data of the first {batch} live rows in
+	// id order; ScanNext those after an id, its first argument.
+	ScanFirst, ScanNext string
+	// Count counts the live rows.
+	Count string
+	// Clear deletes every row of the table; ClearOwners every entry of the
+	// owner index table.
+	Clear, ClearOwners string
+	// Own inserts an owner index entry or moves its time, with the
+	// arguments of Dialect.OwnArgs.
+	Own string
+	// Prune, after Own, deletes the owner's entries past their time (owner,
+	// now); empty where Own does it. With Expired, which selects the ids of
+	// those entries (owner, now), it ends in "id IN " and deletes, only when
+	// Expired finds some, those ids (owner, now, then the ids) if they are
+	// still past their time.
+	Prune, Expired string
+	// Disown deletes the owner's entries with the given ids: (owner, then
+	// the ids) ending in "id IN ", or (owner, ids) with Dialect.IDArray.
+	Disown string
+	// Owned selects the ids of the owner's entries not past their time
+	// (owner, now).
+	Owned string
+	// DeleteExpiredOwners deletes at most {batch} entries past their time
+	// (now).
+	DeleteExpiredOwners string
 }
 
 // Dialect is what a store tells the shared code about its database.
 type Dialect struct {
-	Name        string       // the store's package name, which starts its errors and log messages
-	Quote       string       // the identifier quote
-	MaxName     int          // the longest identifier in bytes; 0 for no limit
-	Unqualified bool         // table names take no "schema." part
-	ErrTable    error        // what New wraps for a bad table name
-	NoRows      error        // the client's error for a query that found no row
-	ExpiredArgs func() []any // the arguments of SQL.DeleteExpired; nil for none
-	SQL         Statements   // the statements, with placeholders for the table's names
+	Name        string     // the store's package name, which starts its errors and log messages
+	Quote       string     // the identifier quote
+	MaxName     int        // the longest identifier in bytes; 0 for no limit
+	Unqualified bool       // table names take no "schema." part
+	ErrTable    error      // what New wraps for a bad table name
+	NoRows      error      // the client's error for a query that found no row
+	SQL         Statements // the statements, with placeholders for the table's names
+
+	// NowArgs returns the arguments that stand for the current time in
+	// SQL.DeleteExpired, ScanFirst, ScanNext and Count, for a dialect whose
+	// rows hold the application's times; nil for none.
+	NowArgs func() []any
+
+	// Owner makes an owner an argument; nil passes the string.
+	Owner func(owner string) any
+	// Time makes a time of the owner index an argument; nil passes the
+	// time.Time.
+	Time func(time.Time) any
+	// OwnArgs returns the arguments of SQL.Own from those that Owner and
+	// Time made; nil for (owner, id, until).
+	OwnArgs func(owner, id, until, now any) []any
+	// IDArray: SQL.Disown takes the ids as one argument, a []string.
+	IDArray bool
+	// MaxID: ids longer than this many bytes, which no entry holds, are
+	// left out of the lists of ids; 0 for no limit.
+	MaxID int
+	// NoTable reports whether an error is the database's for a missing
+	// table: Clear and DeleteExpired skip a missing owner index table.
+	NoTable func(error) bool
+	// Deadlock reports whether an error is a deadlock that aborted the
+	// statement alone, which then runs again, up to Attempts times in all:
+	// Own, the pruning, Disown and DeleteExpired's statements of the owner
+	// index, and Clear's with RetryClear. nil for none.
+	Deadlock   func(error) bool
+	Attempts   int
+	RetryClear bool
 }
 
 // DB runs one store's statements on its table through its client, and the
@@ -170,7 +262,7 @@ func New[S any](ctx context.Context, c Client, cfg Config, d *Dialect, store fun
 	}
 	db := &DB{SQL: d.SQL.replace(r), client: c, d: d}
 	if !cfg.SkipCreate {
-		for _, q := range db.SQL.Create {
+		for _, q := range slices.Concat(db.SQL.Create, db.SQL.CreateOwners) {
 			if _, err := db.Exec(ctx, "create table", q); err != nil {
 				return nil, err
 			}
@@ -193,19 +285,32 @@ func (d *Dialect) names(table string) (*strings.Replacer, error) {
 		return nil, fmt.Errorf("%w: %q", d.ErrTable, table)
 	}
 	q := d.Quote
+	quote := func(parts []string) string { return q + strings.Join(parts, q+"."+q) + q }
+	name := parts[len(parts)-1]
+	owners := OwnersTable(name, d.MaxName)
+	main := quote(parts)
+	parts[len(parts)-1] = owners
 	return strings.NewReplacer(
-		"{table}", q+strings.Join(parts, q+"."+q)+q,
-		"{index}", q+indexName(parts[len(parts)-1], d.MaxName)+q,
+		"{table}", main,
+		"{index}", q+indexName(name, d.MaxName)+q,
+		"{owners}", quote(parts),
+		"{owners_index}", q+indexName(owners, d.MaxName)+q,
 		"{batch}", strconv.Itoa(Batch),
 	), nil
 }
 
 func (s Statements) replace(r *strings.Replacer) Statements {
-	s.Create = append([]string(nil), s.Create...)
-	for i := range s.Create {
-		s.Create[i] = r.Replace(s.Create[i])
+	for _, qs := range []*[]string{&s.Create, &s.CreateOwners} {
+		*qs = slices.Clone(*qs)
+		for i := range *qs {
+			(*qs)[i] = r.Replace((*qs)[i])
+		}
 	}
-	for _, q := range []*string{&s.GetTTL, &s.Set, &s.Insert, &s.ReplaceExpired, &s.Update, &s.Touch, &s.Delete, &s.DeleteExpired} {
+	for _, q := range []*string{
+		&s.GetTTL, &s.Set, &s.Insert, &s.ReplaceExpired, &s.Update, &s.Touch, &s.Delete, &s.DeleteExpired,
+		&s.ScanFirst, &s.ScanNext, &s.Count, &s.Clear, &s.ClearOwners,
+		&s.Own, &s.Prune, &s.Expired, &s.Disown, &s.Owned, &s.DeleteExpiredOwners,
+	} {
 		*q = r.Replace(*q)
 	}
 	return s
@@ -226,17 +331,24 @@ func ident(s string, max int) bool {
 }
 
 // indexName returns the name of the index on expires_at of table,
-// "<table>_expires_at_idx", shortened with a hash of table when it would be
-// longer than max bytes (0 for no limit; otherwise at least 25): a database
-// that truncates longer identifiers could otherwise give two tables the same
-// index name.
-func indexName(table string, max int) string {
-	const suffix = "_expires_at_idx"
-	if max == 0 || len(table)+len(suffix) <= max {
-		return table + suffix
+// "<table>_expires_at_idx", shortened as suffixed does.
+func indexName(table string, max int) string { return suffixed(table, "_expires_at_idx", max) }
+
+// OwnersTable returns the name of the owner index table of the table name
+// (without its schema), "<name>_owners", shortened as suffixed does for a
+// dialect whose names take at most max bytes (0 for no limit).
+func OwnersTable(name string, max int) string { return suffixed(name, "_owners", max) }
+
+// suffixed returns name with suffix appended, shortened with a hash of name
+// when it would be longer than max bytes (0 for no limit; otherwise at least
+// 25): a database that truncates longer identifiers could otherwise give two
+// tables the same name.
+func suffixed(name, suffix string, max int) string {
+	if max == 0 || len(name)+len(suffix) <= max {
+		return name + suffix
 	}
-	sum := sha256.Sum256([]byte(table))
-	return table[:max-len(suffix)-9] + "_" + hex.EncodeToString(sum[:4]) + suffix
+	sum := sha256.Sum256([]byte(name))
+	return name[:max-len(suffix)-9] + "_" + hex.EncodeToString(sum[:4]) + suffix
 }
 
 // Exec runs the statement q and returns how many rows it affected. A done
@@ -281,20 +393,33 @@ func (db *DB) Get(ctx context.Context, op, q, id string) ([]byte, int64, error) 
 }
 
 // DeleteExpired runs SQL.DeleteExpired until it deletes fewer than Batch
-// rows, and returns how many rows it deleted in all.
+// rows, and returns how many rows it deleted in all; then, for a dialect
+// with an owner index, it deletes the entries past their time in the same
+// way (not counted).
 func (db *DB) DeleteExpired(ctx context.Context) (int64, error) {
 	var total int64
 	for {
-		var args []any
-		if db.d.ExpiredArgs != nil {
-			args = db.d.ExpiredArgs()
-		}
-		n, err := db.Exec(ctx, "delete expired", db.SQL.DeleteExpired, args...)
+		n, err := db.Exec(ctx, "delete expired", db.SQL.DeleteExpired, db.nowArgs()...)
 		total += n
-		if err != nil || n < Batch {
+		if err != nil {
 			return total, err
 		}
+		if n < Batch {
+			break
+		}
 	}
+	if db.SQL.DeleteExpiredOwners == "" {
+		return total, nil
+	}
+	return total, db.deleteExpiredOwners(ctx)
+}
+
+// nowArgs returns the dialect's NowArgs.
+func (db *DB) nowArgs() []any {
+	if db.d.NowArgs == nil {
+		return nil
+	}
+	return db.d.NowArgs()
 }
 
 // Close stops the background cleanup, interrupting a run in progress, and

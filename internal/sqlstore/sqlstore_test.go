@@ -14,13 +14,14 @@ import (
 )
 
 // fake is a Client that records the statements it runs and answers with
-// exec and scan.
+// exec, scan and the ids of query.
 type fake struct {
 	mu    sync.Mutex
 	calls []string
 	args  [][]any
 	exec  func(q string) (int64, error)
 	scan  func(dest ...any) error
+	query func(q string) []string
 }
 
 func (f *fake) Exec(_ context.Context, q string, args ...any) (int64, error) {
@@ -44,6 +45,35 @@ func (f *fake) QueryRow(_ context.Context, q string, args ...any) Row {
 	f.mu.Unlock()
 	return scanner(f.scan)
 }
+
+func (f *fake) Query(_ context.Context, q string, args ...any) (Rows, error) {
+	f.mu.Lock()
+	f.calls, f.args = append(f.calls, q), append(f.args, args)
+	f.mu.Unlock()
+	var ids []string
+	if f.query != nil {
+		ids = f.query(q)
+	}
+	return &idRows{ids: ids}, nil
+}
+
+// idRows are rows of one column, an id.
+type idRows struct {
+	ids []string
+	cur string
+}
+
+func (r *idRows) Next() bool {
+	if len(r.ids) == 0 {
+		return false
+	}
+	r.cur, r.ids = r.ids[0], r.ids[1:]
+	return true
+}
+
+func (r *idRows) Scan(dest ...any) error { *dest[0].(*string) = r.cur; return nil }
+func (r *idRows) Err() error             { return nil }
+func (r *idRows) Close() error           { return nil }
 
 func (f *fake) ran() []string {
 	f.mu.Lock()
@@ -191,7 +221,7 @@ func TestDeleteExpired(t *testing.T) {
 		return n, nil
 	}}
 	d := dialect()
-	d.ExpiredArgs = func() []any { return []any{"now"} }
+	d.NowArgs = func() []any { return []any{"now"} }
 	db := open(t, f, Config{SkipCreate: true}, d)
 	if n, err := db.DeleteExpired(context.Background()); n != 2*Batch+3 || err != nil {
 		t.Errorf("DeleteExpired = %d, %v; want %d, nil", n, err, 2*Batch+3)

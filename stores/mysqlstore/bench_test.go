@@ -33,7 +33,7 @@ var kvSQL = sqltest.KVStatements{
 
 func contenders(tb testing.TB) []bench.Contender {
 	db := connect(tb, dsnConfig(tb))
-	st := sqltest.Open(tb, New, db, Config{Table: sqltest.Table(tb, dropping{sqlstore.SQL(db)})})
+	st := sqltest.Open(tb, New, db, Config{Table: sqltest.Table(tb, sqlstore.SQL(db))})
 	return sqltest.Contenders(st, sqltest.NewKV(tb, sqlstore.SQL(db), sql.ErrNoRows, kvSQL))
 }
 

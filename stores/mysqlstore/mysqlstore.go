@@ -136,7 +136,6 @@
 package mysqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -147,7 +146,6 @@ import (
 
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/sqlstore"
-	"github.com/fibersession/session/internal/sweep"
 )
 
 // Config tunes the store. The zero value is usable: every field has a
@@ -180,15 +178,21 @@ var ErrTable = errors.New("mysqlstore: table must be name or database.name, each
 var ErrLongID = errors.New("mysqlstore: id longer than 64 bytes")
 
 // duplicate reports whether err is MySQL's ER_DUP_ENTRY.
-func duplicate(err error) bool {
+func duplicate(err error) bool { return isError(err, 1062) }
+
+func isError(err error, number uint16) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
+	return errors.As(err, &me) && me.Number == number
 }
 
 // now is the database clock in UTC; expiry is now plus a TTL in microseconds.
+// at is the UTC DATETIME of a parameter in Unix microseconds: the owner
+// index keeps the application's times, not the database's, and converts
+// them without the session time_zone or the driver's loc.
 const (
 	now    = `UTC_TIMESTAMP(6)`
 	expiry = now + ` + INTERVAL ? MICROSECOND`
+	at     = `TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ? MICROSECOND`
 )
 
 var dialect = sqlstore.Dialect{
@@ -210,7 +214,41 @@ var dialect = sqlstore.Dialect{
 		Touch:          `UPDATE {table} SET expires_at = ` + expiry + ` WHERE id = ? AND expires_at > ` + now,
 		Delete:         `DELETE FROM {table} WHERE id = ?`,
 		DeleteExpired:  `DELETE FROM {table} WHERE expires_at <= ` + now + ` LIMIT {batch}`,
+
+		// Administration and the owner index.
+		CreateOwners: []string{`CREATE TABLE IF NOT EXISTS {owners} (
+	owner      VARBINARY(1024) NOT NULL,
+	id         VARBINARY(64)   NOT NULL,
+	expires_at DATETIME(6)     NOT NULL,
+	PRIMARY KEY (owner, id),
+	INDEX expires_at_idx (expires_at)
+) ENGINE=InnoDB`},
+		ScanFirst:   `SELECT id, data FROM {table} WHERE expires_at > ` + now + ` ORDER BY id LIMIT {batch}`,
+		ScanNext:    `SELECT id, data FROM {table} WHERE id > ? AND expires_at > ` + now + ` ORDER BY id LIMIT {batch}`,
+		Count:       `SELECT COUNT(*) FROM {table} WHERE expires_at > ` + now,
+		Clear:       `DELETE FROM {table}`,
+		ClearOwners: `DELETE FROM {owners}`,
+		Own:         `INSERT INTO {owners} (owner, id, expires_at) VALUES (?, ?, ` + at + `) ON DUPLICATE KEY UPDATE expires_at = ` + at,
+		// The narrow pruning (see the package documentation): a plain
+		// SELECT of the ids past their time, then, only when there are
+		// some, a DELETE of exactly those that re-checks their time.
+		Expired:             `SELECT id FROM {owners} WHERE owner = ? AND expires_at <= ` + at,
+		Prune:               `DELETE FROM {owners} WHERE owner = ? AND expires_at <= ` + at + ` AND id IN `,
+		Disown:              `DELETE FROM {owners} WHERE owner = ? AND id IN `,
+		Owned:               `SELECT id FROM {owners} WHERE owner = ? AND expires_at > ` + at,
+		DeleteExpiredOwners: `DELETE FROM {owners} WHERE expires_at <= ` + at + ` LIMIT {batch}`,
 	},
+	Time:    func(t time.Time) any { return t.UnixMicro() }, // the parameter of at
+	OwnArgs: func(owner, id, until, _ any) []any { return []any{owner, id, until, until} },
+	MaxID:   MaxIDLen,
+	NoTable: func(err error) bool { return isError(err, 1146) }, // ER_NO_SUCH_TABLE
+	// InnoDB aborts a statement to break a deadlock (ER_LOCK_DEADLOCK,
+	// 1213), which rolls back only that statement: the store runs no
+	// multi-statement transactions. Every statement of the owner index
+	// that writes, and Clear's, runs again then.
+	Deadlock:   func(err error) bool { return isError(err, 1213) },
+	Attempts:   10,
+	RetryClear: true,
 }
 
 // Store is a session.Store backed by a MariaDB or MySQL table. It implements
@@ -218,10 +256,7 @@ var dialect = sqlstore.Dialect{
 // session.Scanner, session.Counter, session.Clearer, session.OwnerIndex and
 // io.Closer. It is safe for concurrent use.
 type Store struct {
-	db    *sqlstore.DB
-	sql   *sql.DB
-	admin admin
-	sweep *sweep.Loop
+	db *sqlstore.DB
 }
 
 // New returns a store on db. Unless cfg.SkipCreate is set it creates the
@@ -229,29 +264,13 @@ type Store struct {
 // nothing else. It starts the background cleanup unless cfg.CleanupInterval
 // is negative. A nil db or a bad table name (ErrTable) is an error.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
-	// The store runs the cleanup itself, to clean the owner index too.
-	shared := sqlstore.Config(cfg)
-	shared.CleanupInterval = -1
-	s, err := sqlstore.New(ctx, sqlstore.SQL(db), shared, &dialect, func(sdb *sqlstore.DB) *Store { return &Store{db: sdb, sql: db} })
-	if err != nil {
-		return nil, err
-	}
-	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
-	if !cfg.SkipCreate {
-		if _, err := s.db.Exec(ctx, "create table", s.admin.create); err != nil {
-			return nil, err
-		}
-	}
-	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
-		cmp.Or(cfg.Logger, slog.Default()), "mysqlstore")
-	return s, nil
+	return sqlstore.New(ctx, sqlstore.SQL(db), sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db} })
 }
 
 // Close stops the background cleanup, interrupting a run in progress, and
 // waits for it to exit. It does not close the *sql.DB, which stays the
 // caller's. The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
-	s.sweep.Stop()
 	return s.db.Close()
 }
 
@@ -259,12 +278,7 @@ func (s *Store) Close() error {
 // reports how many, then the owner index entries whose time has passed (not
 // counted). The background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	n, err := s.db.DeleteExpired(ctx)
-	if err != nil {
-		return n, err
-	}
-	_, err = s.deleteExpiredOwners(ctx)
-	return n, err
+	return s.db.DeleteExpired(ctx)
 }
 
 // Get returns the live record under id, or session.ErrNotFound.

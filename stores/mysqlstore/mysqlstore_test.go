@@ -64,7 +64,7 @@ func TestSQL(t *testing.T) {
 			cfg.ClientFoundRows = foundRows
 			sqltest.Run(t, sqltest.Harness[*sql.DB, Config, *Store]{
 				Connect: func(tb testing.TB) *sql.DB { return connect(tb, cfg) },
-				Client:  func(db *sql.DB) sqlstore.Client { return dropping{sqlstore.SQL(db)} },
+				Client:  sqlstore.SQL,
 				New:     New,
 				Indexes: `SELECT count(*) FROM information_schema.statistics
 					WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = 'expires_at'`,
@@ -80,7 +80,7 @@ func TestSQL(t *testing.T) {
 func TestLongID(t *testing.T) {
 	db := connect(t, dsnConfig(t))
 	ctx := context.Background()
-	st := sqltest.Open(t, New, db, Config{Table: sqltest.Table(t, dropping{sqlstore.SQL(db)})})
+	st := sqltest.Open(t, New, db, Config{Table: sqltest.Table(t, sqlstore.SQL(db))})
 	id := strings.Repeat("a", MaxIDLen)
 	if err := st.Set(ctx, id, []byte("max"), time.Minute); err != nil {
 		t.Fatalf("Set of a %d-byte id: %v", MaxIDLen, err)
@@ -103,7 +103,7 @@ func TestLongID(t *testing.T) {
 // TestServerDown runs the fault checks with a DB that dials the proxy.
 func TestServerDown(t *testing.T) {
 	cfg := dsnConfig(t)
-	table := sqltest.Table(t, dropping{sqlstore.SQL(connect(t, cfg))})
+	table := sqltest.Table(t, sqlstore.SQL(connect(t, cfg)))
 	storetest.RunFaults(t, func(t *testing.T, addr string) session.Store {
 		cfg := dsnConfig(t) // a copy of its own
 		cfg.Addr = addr

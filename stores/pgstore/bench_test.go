@@ -35,7 +35,7 @@ var kvSQL = sqltest.KVStatements{
 
 func contenders(tb testing.TB) []bench.Contender {
 	pool := connect(tb)
-	st := sqltest.Open(tb, New, pool, Config{Table: sqltest.Table(tb, dropping{client{pool}})})
+	st := sqltest.Open(tb, New, pool, Config{Table: sqltest.Table(tb, client{pool})})
 	return sqltest.Contenders(st, sqltest.NewKV(tb, client{pool}, pgx.ErrNoRows, kvSQL))
 }
 

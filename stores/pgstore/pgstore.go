@@ -123,17 +123,16 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fibersession/session/internal/sqlstore"
-	"github.com/fibersession/session/internal/sweep"
 )
 
 // ErrTable is returned by New for a table name that is not a plain or
@@ -189,7 +188,52 @@ var dialect = sqlstore.Dialect{
 		// concurrent write changed, which the subquery's snapshot is not.
 		DeleteExpired: `DELETE FROM {table} WHERE expires_at <= now()
 			AND id IN (SELECT id FROM {table} WHERE expires_at <= now() LIMIT {batch})`,
+
+		// Administration and the owner index. The owner index's times are
+		// the application's, passed as timestamptz parameters; Scan and
+		// Count see the rows that the store's reads see (expires_at > now()).
+		CreateOwners: []string{`CREATE TABLE IF NOT EXISTS {owners} (
+	owner      bytea       NOT NULL,
+	id         text        NOT NULL,
+	expires_at timestamptz NOT NULL,
+	PRIMARY KEY (owner, id)
+)`,
+			`CREATE INDEX IF NOT EXISTS {owners_index} ON {owners} (expires_at)`,
+		},
+		ScanFirst:   `SELECT id, data FROM {table} WHERE expires_at > now() ORDER BY id LIMIT {batch}`,
+		ScanNext:    `SELECT id, data FROM {table} WHERE id > $1 AND expires_at > now() ORDER BY id LIMIT {batch}`,
+		Count:       `SELECT count(*) FROM {table} WHERE expires_at > now()`,
+		Clear:       `DELETE FROM {table}`,
+		ClearOwners: `DELETE FROM {owners}`,
+		// One statement: the upsert, and the pruning of the owner's
+		// other entries past their time. The DELETE must not touch the
+		// row the INSERT writes (a statement that changes a row twice
+		// has an unpredictable outcome), hence id <> $2.
+		Own: `WITH up AS (INSERT INTO {owners} (owner, id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (owner, id) DO UPDATE SET expires_at = EXCLUDED.expires_at)
+		DELETE FROM {owners} WHERE owner = $1 AND id <> $2 AND expires_at <= $4`,
+		Disown: `DELETE FROM {owners} WHERE owner = $1 AND id = ANY($2)`,
+		Owned:  `SELECT id FROM {owners} WHERE owner = $1 AND expires_at > $2`,
+		// The outer check is re-evaluated on an entry that a concurrent
+		// Own moved forward, which the subquery's snapshot is not.
+		DeleteExpiredOwners: `DELETE FROM {owners} WHERE expires_at <= $1 AND (owner, id) IN
+			(SELECT owner, id FROM {owners} WHERE expires_at <= $1 LIMIT {batch})`,
 	},
+	Owner:   func(owner string) any { return []byte(owner) },
+	OwnArgs: func(owner, id, until, now any) []any { return []any{owner, id, until, now} },
+	IDArray: true,
+	NoTable: func(err error) bool { return pgError(err, "42P01") }, // undefined_table
+	// The statements of the owner index lock a few rows each, and
+	// concurrent ones may lock them in different orders: PostgreSQL breaks
+	// such a deadlock by aborting one (40P01), which runs again.
+	Deadlock: func(err error) bool { return pgError(err, "40P01") },
+	Attempts: 5,
+}
+
+// pgError reports whether err is PostgreSQL's error with code.
+func pgError(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
 }
 
 // Store is a session.Store backed by a PostgreSQL table. It implements
@@ -197,10 +241,7 @@ var dialect = sqlstore.Dialect{
 // session.Scanner, session.Counter, session.Clearer, session.OwnerIndex and
 // io.Closer. It is safe for concurrent use.
 type Store struct {
-	db    *sqlstore.DB
-	pool  *pgxpool.Pool
-	admin admin
-	sweep *sweep.Loop
+	db *sqlstore.DB
 }
 
 // New returns a store on pool. Unless cfg.SkipCreate is set it creates the
@@ -213,24 +254,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool != nil {
 		c = client{pool}
 	}
-	// The store runs the cleanup itself, to clean the owner index too.
-	shared := sqlstore.Config(cfg)
-	shared.CleanupInterval = -1
-	s, err := sqlstore.New(ctx, c, shared, &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db, pool: pool} })
-	if err != nil {
-		return nil, err
-	}
-	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
-	if !cfg.SkipCreate {
-		for _, q := range s.admin.create {
-			if _, err := s.db.Exec(ctx, "create table", q); err != nil {
-				return nil, err
-			}
-		}
-	}
-	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
-		cmp.Or(cfg.Logger, slog.Default()), "pgstore")
-	return s, nil
+	return sqlstore.New(ctx, c, sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db} })
 }
 
 // client is a pgx pool as a sqlstore.Client.
@@ -248,6 +272,22 @@ func (c client) Get(ctx context.Context, query, id string) (data []byte, n int64
 
 func (c client) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
 	return c.pool.QueryRow(ctx, query, args...)
+}
+
+func (c client) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := c.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+// pgRows are pgx rows as sqlstore.Rows.
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return nil
 }
 
 // Get returns the live record under id, or session.ErrNotFound.
@@ -300,18 +340,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // reports how many, then the owner index entries whose time has passed (not
 // counted). The background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	n, err := s.db.DeleteExpired(ctx)
-	if err != nil {
-		return n, err
-	}
-	_, err = s.deleteExpiredOwners(ctx)
-	return n, err
+	return s.db.DeleteExpired(ctx)
 }
 
 // Close stops the background cleanup, interrupting a run in progress, and
 // waits for it to exit. It does not close the pool, which stays the caller's.
 // The store remains usable, and Close may be called more than once.
 func (s *Store) Close() error {
-	s.sweep.Stop()
 	return s.db.Close()
 }

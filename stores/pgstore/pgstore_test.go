@@ -44,21 +44,21 @@ func connect(tb testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-func TestSQL(t *testing.T) {
-	sqltest.Run(t, sqltest.Harness[*pgxpool.Pool, Config, *Store]{
-		Connect:  connect,
-		Client:   func(pool *pgxpool.Pool) sqlstore.Client { return dropping{client{pool}} },
-		New:      New,
-		Indexes:  `SELECT count(*) FROM pg_indexes WHERE tablename = '{table}' AND indexdef LIKE '%(expires_at)'`,
-		Schema:   "public",
-		MaxName:  63,
-		ErrTable: ErrTable,
-	})
+var harness = sqltest.Harness[*pgxpool.Pool, Config, *Store]{
+	Connect:  connect,
+	Client:   func(pool *pgxpool.Pool) sqlstore.Client { return client{pool} },
+	New:      New,
+	Indexes:  `SELECT count(*) FROM pg_indexes WHERE tablename = '{table}' AND indexdef LIKE '%(expires_at)'`,
+	Schema:   "public",
+	MaxName:  63,
+	ErrTable: ErrTable,
 }
+
+func TestSQL(t *testing.T) { sqltest.Run(t, harness) }
 
 // TestServerDown runs the fault checks with a pool that dials the proxy.
 func TestServerDown(t *testing.T) {
-	table := sqltest.Table(t, dropping{client{connect(t)}})
+	table := sqltest.Table(t, client{connect(t)})
 	pcfg, err := pgxpool.ParseConfig(dsn())
 	if err != nil {
 		t.Fatal(err)

@@ -130,7 +130,6 @@
 package sqlitestore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -142,7 +141,6 @@ import (
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/ctxerr"
 	"github.com/fibersession/session/internal/sqlstore"
-	"github.com/fibersession/session/internal/sweep"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -170,7 +168,12 @@ var ErrTable = errors.New("sqlitestore: table must be [A-Za-z_][A-Za-z0-9_]*")
 
 var dialect = sqlstore.Dialect{
 	Name: "sqlitestore", Quote: `"`, Unqualified: true, ErrTable: ErrTable, NoRows: sql.ErrNoRows,
-	ExpiredArgs: func() []any { return []any{ms(time.Now())} },
+	// Every time is the application's, in Unix milliseconds.
+	NowArgs: func() []any { return []any{ms(time.Now())} },
+	Time:    func(t time.Time) any { return ms(t) },
+	// SQLite's "no such table" shares its code, SQLITE_ERROR, with every
+	// other mistake.
+	NoTable: func(err error) bool { return strings.Contains(err.Error(), "no such table") },
 	SQL: sqlstore.Statements{
 		Create: []string{`CREATE TABLE IF NOT EXISTS {table} (
 	id         TEXT    PRIMARY KEY,
@@ -188,6 +191,28 @@ var dialect = sqlstore.Dialect{
 		Delete: `DELETE FROM {table} WHERE id = ?`,
 		DeleteExpired: `DELETE FROM {table} WHERE rowid IN
 			(SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT {batch})`,
+
+		// Administration and the owner index.
+		CreateOwners: []string{`CREATE TABLE IF NOT EXISTS {owners} (
+	owner      TEXT    NOT NULL,
+	id         TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (owner, id)
+)`,
+			`CREATE INDEX IF NOT EXISTS {owners_index} ON {owners} (expires_at)`,
+		},
+		ScanFirst:   `SELECT id, data FROM {table} WHERE expires_at > ? ORDER BY id LIMIT {batch}`,
+		ScanNext:    `SELECT id, data FROM {table} WHERE id > ? AND expires_at > ? ORDER BY id LIMIT {batch}`,
+		Count:       `SELECT count(*) FROM {table} WHERE expires_at > ?`,
+		Clear:       `DELETE FROM {table}`,
+		ClearOwners: `DELETE FROM {owners}`,
+		Own: `INSERT INTO {owners} (owner, id, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (owner, id) DO UPDATE SET expires_at = excluded.expires_at`,
+		Prune:  `DELETE FROM {owners} WHERE owner = ? AND expires_at <= ?`,
+		Disown: `DELETE FROM {owners} WHERE owner = ? AND id IN `,
+		Owned:  `SELECT id FROM {owners} WHERE owner = ? AND expires_at > ?`,
+		DeleteExpiredOwners: `DELETE FROM {owners} WHERE rowid IN
+			(SELECT rowid FROM {owners} WHERE expires_at <= ? LIMIT {batch})`,
 	},
 }
 
@@ -202,9 +227,6 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expir
 // io.Closer. It is safe for concurrent use.
 type Store struct {
 	db        *sqlstore.DB
-	sql       *sql.DB
-	admin     admin
-	sweep     *sweep.Loop
 	closeFile func() error // set by Open: closes the database it opened, once
 }
 
@@ -238,24 +260,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 // cfg.CleanupInterval is negative. A nil db or a bad table name (ErrTable)
 // is an error. Close leaves db open.
 func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
-	// The store runs the cleanup itself, to clean the owner index too.
-	shared := sqlstore.Config(cfg)
-	shared.CleanupInterval = -1
-	s, err := sqlstore.New(ctx, sqlstore.SQL(db), shared, &dialect, func(sdb *sqlstore.DB) *Store { return &Store{db: sdb, sql: db} })
-	if err != nil {
-		return nil, err
-	}
-	s.admin = newAdmin(cmp.Or(cfg.Table, sqlstore.DefaultTable))
-	if !cfg.SkipCreate {
-		for _, q := range s.admin.create {
-			if _, err := s.db.Exec(ctx, "create table", q); err != nil {
-				return nil, err
-			}
-		}
-	}
-	s.sweep = sweep.Start(cmp.Or(cfg.CleanupInterval, sqlstore.DefaultCleanupInterval), s.DeleteExpired,
-		cmp.Or(cfg.Logger, slog.Default()), "sqlitestore")
-	return s, nil
+	return sqlstore.New(ctx, sqlstore.SQL(db), sqlstore.Config(cfg), &dialect, func(db *sqlstore.DB) *Store { return &Store{db: db} })
 }
 
 // DeleteExpired deletes every expired row now, in batches of 1000 so that
@@ -263,20 +268,14 @@ func New(ctx context.Context, db *sql.DB, cfg Config) (*Store, error) {
 // deletes the owner index entries whose time has passed (not counted). The
 // background cleanup calls it every Config.CleanupInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	n, err := s.db.DeleteExpired(ctx)
-	if err != nil {
-		return n, err
-	}
-	_, err = s.deleteExpiredOwners(ctx)
-	return n, err
+	return s.db.DeleteExpired(ctx)
 }
 
 // Close stops the background cleanup, interrupting a running one, and
 // waits for it to exit; for a store made by Open it then closes the
 // database. Later calls return the first call's result.
 func (s *Store) Close() error {
-	s.sweep.Stop()
-	_ = s.db.Close() // has no error
+	_ = s.db.Close() // stops the cleanup; it has no error
 	if s.closeFile == nil {
 		return nil
 	}

@@ -3,11 +3,13 @@
 // Harness that says how to reach its database and make a store; Run adds the
 // conformance suite and the middleware checks of stores/storetest on a table
 // of the store's own, and checks what the three stores promise alike: table
-// creation, table names, expiry cleanup and the version column.
+// creation, table names, expiry cleanup and the version column. RunAdmin
+// does the same for the administration capabilities and the owner index.
 //
 // The tests' own queries (counting rows, reading a version, dropping a
 // table) are plain enough for every dialect: table names are unquoted lower
-// case identifiers, and values are inlined where they are known to be safe.
+// case identifiers, and values are inlined where they are known to be safe
+// (the owners of RunAdmin are parameters, Admin.Param).
 package sqltest
 
 import (
@@ -81,10 +83,7 @@ type Harness[C any, Cfg Config, S Store] struct {
 func Run[C any, Cfg Config, S Store](t *testing.T, h Harness[C, Cfg, S]) {
 	c := h.Connect(t)
 	r := &run[C, Cfg, S]{Harness: h, c: c, db: h.Client(c)}
-	for _, test := range []struct {
-		name string
-		run  func(*testing.T)
-	}{
+	subtests(t, []subtest{
 		{"Conformance", r.conformance},
 		{"Middleware", r.middleware},
 		{"SeveralInstances", r.severalInstances},
@@ -93,7 +92,17 @@ func Run[C any, Cfg Config, S Store](t *testing.T, h Harness[C, Cfg, S]) {
 		{"DeleteExpired", r.deleteExpired},
 		{"Cleanup", r.cleanup},
 		{"Version", r.version},
-	} {
+	})
+}
+
+type subtest struct {
+	name string
+	run  func(*testing.T)
+}
+
+// subtests runs each of tests as a subtest of t.
+func subtests(t *testing.T, tests []subtest) {
+	for _, test := range tests {
 		t.Run(test.name, test.run)
 	}
 }
@@ -110,19 +119,27 @@ func Open[C any, Cfg Config, S io.Closer](tb testing.TB, newStore func(context.C
 	return st
 }
 
-// Table returns a table name no other test uses, and drops that table when
-// tb ends.
+// Table returns a table name no other test uses, and drops that table and
+// its owner index table when tb ends.
 func Table(tb testing.TB, db sqlstore.Client) string {
 	tb.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "sessions_test_" + hex.EncodeToString(b)
-	tb.Cleanup(func() {
-		if _, err := db.Exec(context.Background(), "DROP TABLE IF EXISTS "+name); err != nil {
-			tb.Errorf("dropping %s: %v", name, err)
-		}
-	})
+	tb.Cleanup(func() { Drop(tb, db, name, 0) })
 	return name
+}
+
+// Drop drops the table name and its owner index table (named as
+// sqlstore.OwnersTable does with maxName), if they exist, failing tb on an
+// error.
+func Drop(tb testing.TB, db sqlstore.Client, name string, maxName int) {
+	tb.Helper()
+	for _, table := range []string{sqlstore.OwnersTable(name, maxName), name} {
+		if _, err := db.Exec(context.Background(), "DROP TABLE IF EXISTS "+table); err != nil {
+			tb.Errorf("dropping %s: %v", table, err)
+		}
+	}
 }
 
 // Int returns the integer that query selects, failing t on an error.
@@ -245,7 +262,7 @@ func (r *run[C, Cfg, S]) createTable(t *testing.T) {
 		}
 		long := Table(t, r.db)
 		long += "_" + strings.Repeat("x", n-len(long)-1)
-		t.Cleanup(func() { _, _ = r.db.Exec(ctx, "DROP TABLE IF EXISTS "+long) })
+		t.Cleanup(func() { Drop(t, r.db, long, r.MaxName) })
 		st := r.open(t, Cfg{Table: long})
 		if !r.indexed(t, long) {
 			t.Errorf("no index on the %d-byte table name %s", len(long), long)
