@@ -32,9 +32,11 @@ func waitPast(tb testing.TB, t time.Time) {
 	}
 }
 
-// TestOwnerPrune: an owner's entries past their time are removed by its next
-// Own, and by DeleteExpired, which also drops owners left with none; Disown
-// of an owner's last entry drops the owner.
+// TestOwnerPrune: Owned leaves out an owner's entries past their time while
+// the index still holds them; they are removed by the owner's next Own, and
+// by DeleteExpired, which also drops owners left with none; an Own that
+// moves an entry's until to the past removes it; Disown of an owner's last
+// entry drops the owner, and Disown of an unknown owner creates none.
 func TestOwnerPrune(t *testing.T) {
 	ctx := context.Background()
 	s := New(Config{CleanupInterval: -1})
@@ -53,6 +55,12 @@ func TestOwnerPrune(t *testing.T) {
 		t.Fatalf("%d entries, want 3", n)
 	}
 	waitPast(t, soon)
+	if ids, err := s.Owned(ctx, "a"); err != nil || len(ids) != 0 {
+		t.Errorf("Owned = %q, %v once the entries' time passed; want none", ids, err)
+	}
+	if n, _ := s.entries("a"); n != 3 {
+		t.Fatalf("%d entries before the next Own, want the 3 past their time: the test cannot show Own removing them", n)
+	}
 	if err := s.Own(ctx, "a", "long", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +79,30 @@ func TestOwnerPrune(t *testing.T) {
 	if n, _ := s.entries("a"); n != 1 {
 		t.Errorf("DeleteExpired left %d entries of a live owner, want 1", n)
 	}
-	if err := s.Disown(ctx, "a", "long"); err != nil {
+	// Moving an entry's until to the past removes it.
+	if err := s.Own(ctx, "a", "later", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Own(ctx, "a", "long", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.Owned(ctx, "a"); err != nil || len(ids) != 1 || ids[0] != "later" {
+		t.Errorf("Owned after moving an entry's until to the past = %q, %v; want [later]", ids, err)
+	}
+	if n, _ := s.entries("a"); n != 1 {
+		t.Errorf("%d entries after moving one's until to the past, want 1", n)
+	}
+	if err := s.Disown(ctx, "a", "later"); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := s.entries("a"); ok {
 		t.Error("an owner without entries is still held after Disown")
+	}
+	if err := s.Disown(ctx, "nobody", "x"); err != nil {
+		t.Errorf("Disown of an unknown owner: %v", err)
+	}
+	if _, ok := s.entries("nobody"); ok {
+		t.Error("a Disown of an unknown owner created the owner")
 	}
 	// Owning with an until that has passed holds nothing.
 	if err := s.Own(ctx, "c", "past", time.Now().Add(-time.Minute)); err != nil {
@@ -83,6 +110,51 @@ func TestOwnerPrune(t *testing.T) {
 	}
 	if _, ok := s.entries("c"); ok {
 		t.Error("an Own with an until that has passed created the owner")
+	}
+}
+
+// TestOwnerIndexLazy: a store whose sessions have no owner holds no owner
+// index at all, and Clear gives the index's maps back.
+func TestOwnerIndexLazy(t *testing.T) {
+	ctx := context.Background()
+	s := New(Config{CleanupInterval: -1})
+	defer s.Close()
+	maps := func() int {
+		n := 0
+		for i := range s.owners {
+			ix := &s.owners[i]
+			ix.mu.Lock()
+			if ix.m != nil {
+				n++
+			}
+			ix.mu.Unlock()
+		}
+		return n
+	}
+	for i := range 100 {
+		if err := s.Set(ctx, fmt.Sprint(i), []byte("x"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Owned(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := maps(); n != 0 {
+		t.Errorf("%d owner shards hold a map, and no session has an owner", n)
+	}
+	for i := range 100 {
+		if err := s.Own(ctx, fmt.Sprint("owner", i), fmt.Sprint(i), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if maps() == 0 {
+		t.Fatal("no owner shard holds a map after 100 Own: the test cannot show Clear freeing them")
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := maps(); n != 0 {
+		t.Errorf("%d owner shards still hold a map after Clear", n)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,7 +29,10 @@ var _ interface {
 
 // TestAdminConformance runs the shared checks of the administration
 // capabilities and the owner index; a namespace is a prefix of its own,
-// whose keys are deleted when the test ends.
+// whose keys are deleted when the test ends. The tests below check only
+// what is Redis's own: prefixes and ids holding the glob's special
+// characters, keys of another type, done contexts, the index's keys and
+// their expiry, and other clients (UniversalClient, Ring).
 func TestAdminConformance(t *testing.T) {
 	c := newClient(t)
 	storetest.RunAdmin(t, func(t *testing.T, namespace string) session.Store {
@@ -45,19 +47,6 @@ func middlewareID() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// until waits, without sleeping, until cond holds, and fails the test when
-// it still does not after a few seconds.
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 5s", what)
-		}
-		runtime.Gosched()
-	}
 }
 
 // scanAll returns what Scan reports, failing on an id reported twice (a
@@ -106,96 +95,6 @@ func setMany(t *testing.T, st *redisstore.Store, want map[string]string) {
 	}
 }
 
-// TestAdmin writes 10,000 records, an expired one and owner indexes, and
-// checks Scan, Count and Clear, and that the keys of another prefix and an
-// unrelated key are untouched.
-func TestAdmin(t *testing.T) {
-	ctx := context.Background()
-	c := newClient(t)
-	st := newStore(t, c, testPrefix(t, c))
-	other := newStore(t, c, testPrefix(t, c))
-	unrelated := testPrefix(t, c) + "unrelated"
-	if err := c.Set(ctx, unrelated, "not a session", time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	const n = 10_000
-	want := make(map[string]string, n)
-	for i := range n {
-		id := middlewareID()
-		if i%10 == 0 {
-			id = fmt.Sprint("other:", i, "*") // any id is a record's
-		}
-		want[id] = fmt.Sprint("record ", i, " \x00\xff")
-	}
-	setMany(t, st, want)
-	if err := other.Set(ctx, "kept", []byte("other store"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	// An expired record is not reported (Redis never returns an expired
-	// key); Set rounds a TTL up to 1ms.
-	if err := st.Set(ctx, "expired", []byte("x"), time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	until(t, "expired", func() bool {
-		_, err := st.Get(ctx, "expired")
-		return errors.Is(err, session.ErrNotFound)
-	})
-	// Owner indexes are not records.
-	i := 0
-	for id := range want {
-		if err := st.Own(ctx, fmt.Sprint("user", i%3), id, time.Now().Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		if i++; i == 30 {
-			break
-		}
-	}
-	if err := other.Own(ctx, "user0", "kept", time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-
-	if got := scanAll(t, st); len(got) != n {
-		t.Errorf("Scan reported %d records, want %d", len(got), n)
-	} else {
-		for id, data := range want {
-			if got[id] != data {
-				t.Fatalf("Scan reported %q for %q, want %q", got[id], id, data)
-			}
-		}
-	}
-	if got, err := st.Count(ctx); err != nil || got != n {
-		t.Errorf("Count = %d, %v; want %d", got, err, n)
-	}
-
-	if err := st.Clear(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := st.Count(ctx); err != nil || got != 0 {
-		t.Errorf("Count after Clear = %d, %v; want 0", got, err)
-	}
-	if got := scanAll(t, st); len(got) != 0 {
-		t.Errorf("Scan after Clear reported %d records", len(got))
-	}
-	for i := range 3 {
-		owner := fmt.Sprint("user", i)
-		if ids, err := st.Owned(ctx, owner); err != nil || len(ids) != 0 {
-			t.Errorf("Owned(%s) after Clear = %q, %v; want none", owner, ids, err)
-		}
-		if n := c.Exists(ctx, st.OwnerKey(owner)).Val(); n != 0 {
-			t.Errorf("the index %s is left after Clear", st.OwnerKey(owner))
-		}
-	}
-	if got, err := other.Get(ctx, "kept"); err != nil || string(got) != "other store" {
-		t.Errorf("another prefix's record after Clear: %q, %v", got, err)
-	}
-	if ids, err := other.Owned(ctx, "user0"); err != nil || !slices.Equal(ids, []string{"kept"}) {
-		t.Errorf("another prefix's index after Clear: %q, %v", ids, err)
-	}
-	if got, err := c.Get(ctx, unrelated).Result(); err != nil || got != "not a session" {
-		t.Errorf("an unrelated key after Clear: %q, %v", got, err)
-	}
-}
-
 // TestAdminGlobPrefix: a prefix holding the glob's special characters
 // matches only itself, so Scan, Count and Clear leave alone the keys of a
 // prefix the unescaped pattern would match.
@@ -236,9 +135,10 @@ func TestAdminGlobPrefix(t *testing.T) {
 	}
 }
 
-// TestScanStops: an error from fn stops Scan, which returns it as it is; a
-// done context fails Scan, Count and Clear; keys that are not strings are
-// skipped.
+// TestScanStops: Scan returns fn's error as it is (RunAdmin checks that
+// it stops); keys under the prefix that are not strings are skipped; a done
+// context fails every administration and index method with an error naming
+// it.
 func TestScanStops(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
@@ -252,15 +152,8 @@ func TestScanStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	errStop := errors.New("stop")
-	calls := 0
-	err := st.Scan(ctx, func(string, []byte) error {
-		if calls++; calls == 3 {
-			return errStop
-		}
-		return nil
-	})
-	if err != errStop || calls != 3 {
-		t.Errorf("Scan = %v after %d calls; want %v after 3", err, calls, errStop)
+	if err := st.Scan(ctx, func(string, []byte) error { return errStop }); err != errStop {
+		t.Errorf("Scan whose fn fails = %v, want fn's error as it is", err)
 	}
 	if got := scanAll(t, st); len(got) != 50 {
 		t.Errorf("Scan reported %d records, want the 50 strings", len(got))
@@ -268,27 +161,25 @@ func TestScanStops(t *testing.T) {
 
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := st.Scan(canceled, func(string, []byte) error { return nil }); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "redisstore: scan: ") {
-		t.Errorf("Scan with a done context: %v", err)
-	}
-	if _, err := st.Count(canceled); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "redisstore: count: ") {
-		t.Errorf("Count with a done context: %v", err)
-	}
-	if err := st.Clear(canceled); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "redisstore: clear: ") {
-		t.Errorf("Clear with a done context: %v", err)
-	}
-	if err := st.Own(canceled, "o", "id", time.Now().Add(time.Hour)); !errors.Is(err, context.Canceled) {
-		t.Errorf("Own with a done context: %v", err)
-	}
-	if err := st.Disown(canceled, "o", "id"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Disown with a done context: %v", err)
-	}
-	if _, err := st.Owned(canceled, "o"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Owned with a done context: %v", err)
+	hour := time.Now().Add(time.Hour)
+	for name, op := range map[string]func(context.Context) error{
+		"scan":   func(ctx context.Context) error { return st.Scan(ctx, func(string, []byte) error { return nil }) },
+		"count":  func(ctx context.Context) error { _, err := st.Count(ctx); return err },
+		"clear":  func(ctx context.Context) error { return st.Clear(ctx) },
+		"own":    func(ctx context.Context) error { return st.Own(ctx, "o", "id", hour) },
+		"disown": func(ctx context.Context) error { return st.Disown(ctx, "o", "id") },
+		"owned":  func(ctx context.Context) error { _, err := st.Owned(ctx, "o"); return err },
+	} {
+		if err := op(canceled); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "redisstore: "+name+": ") {
+			t.Errorf("%s with a done context: %v, want redisstore: %s: ... context canceled", name, err, name)
+		}
 	}
 }
 
-// TestOwnerIndex checks Own, Owned and Disown, and the index's keys.
+// TestOwnerIndex checks the index's keys (RunAdmin checks Own, Owned and
+// Disown through the store): an owner's sorted set, its scores and expiry,
+// the key gone once no entry is live, and owners that only Redis tells
+// apart from others.
 func TestOwnerIndex(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t)
@@ -304,29 +195,19 @@ func TestOwnerIndex(t *testing.T) {
 	}
 	hour := time.Now().Add(time.Hour)
 
-	t.Run("RoundTrip", func(t *testing.T) {
-		a, b, d := middlewareID(), "b", middlewareID()
-		for _, id := range []string{a, b, d, a} { // a twice: one entry
+	t.Run("Disown", func(t *testing.T) {
+		for _, id := range []string{"a", "b"} {
 			if err := st.Own(ctx, "alice", id, hour); err != nil {
 				t.Fatal(err)
 			}
 		}
-		want := []string{a, b, d}
-		slices.Sort(want)
-		if got := owned("alice"); !slices.Equal(got, want) {
-			t.Errorf("Owned = %q, want %q", got, want)
-		}
-		if err := st.Disown(ctx, "alice", b, "missing"); err != nil {
-			t.Fatal(err)
-		}
-		want = slices.DeleteFunc(want, func(id string) bool { return id == b })
-		if got := owned("alice"); !slices.Equal(got, want) {
-			t.Errorf("Owned after Disown = %q, want %q", got, want)
-		}
-		if err := st.Disown(ctx, "alice"); err != nil {
+		if err := st.Disown(ctx, "alice"); err != nil { // ZREM needs a member
 			t.Errorf("Disown of no ids: %v", err)
 		}
-		if err := st.Disown(ctx, "alice", a, d); err != nil {
+		if got := owned("alice"); !slices.Equal(got, []string{"a", "b"}) {
+			t.Errorf("Owned after a Disown of no ids = %q, want [a b]", got)
+		}
+		if err := st.Disown(ctx, "alice", "a", "b"); err != nil {
 			t.Fatal(err)
 		}
 		if got := owned("alice"); len(got) != 0 {
@@ -334,9 +215,6 @@ func TestOwnerIndex(t *testing.T) {
 		}
 		if n := c.Exists(ctx, st.OwnerKey("alice")).Val(); n != 0 {
 			t.Error("an empty index is still a key")
-		}
-		if got := owned("nobody"); len(got) != 0 {
-			t.Errorf("Owned of an unknown owner = %q", got)
 		}
 	})
 
@@ -378,6 +256,10 @@ func TestOwnerIndex(t *testing.T) {
 		}
 	})
 
+	// Owned leaves out an entry past its time while the set still holds
+	// it (the key lives until its latest entry); the owner's next Own
+	// removes it, and an Own that moves the last live entry to the past
+	// removes the key.
 	t.Run("Expiry", func(t *testing.T) {
 		key := st.OwnerKey("bob")
 		if err := st.Own(ctx, "bob", "past", time.Now().Add(-time.Second)); err != nil {
@@ -386,51 +268,43 @@ func TestOwnerIndex(t *testing.T) {
 		if n := c.Exists(ctx, key).Val(); n != 0 {
 			t.Error("an Own with an until that has passed left a key")
 		}
-		if err := st.Own(ctx, "bob", "short", time.Now().Add(time.Millisecond)); err != nil {
-			t.Fatal(err)
+		soon := time.Now().Add(100 * time.Millisecond)
+		for id, u := range map[string]time.Time{"long": hour, "short": soon} {
+			if err := st.Own(ctx, "bob", id, u); err != nil {
+				t.Fatal(err)
+			}
 		}
-		until(t, "past its until", func() bool { return len(owned("bob")) == 0 })
-		if err := st.Own(ctx, "bob", "long", hour); err != nil {
-			t.Fatal(err)
-		}
+		time.Sleep(time.Until(soon) + 2*time.Millisecond)
 		if got := owned("bob"); !slices.Equal(got, []string{"long"}) {
-			t.Errorf("Owned = %q, want [long]", got)
+			t.Errorf("Owned once an entry's time passed = %q, want [long]", got)
 		}
-		if got := c.ZRange(ctx, key, 0, -1).Val(); !slices.Equal(got, []string{"long"}) {
-			t.Errorf("the index holds %q after the next Own, want [long]: those past their time are removed", got)
+		if got := c.ZRange(ctx, key, 0, -1).Val(); !slices.Contains(got, "short") {
+			t.Fatalf("the index holds %q before the next Own: the test cannot show Own removing the entry past its time", got)
 		}
-		// Moving an entry's until to the past removes it, and the empty
-		// index with it.
-		if err := st.Own(ctx, "bob", "long", time.Now().Add(-time.Second)); err != nil {
+		if err := st.Own(ctx, "bob", "new", hour); err != nil {
 			t.Fatal(err)
+		}
+		if got := c.ZRange(ctx, key, 0, -1).Val(); slices.Contains(got, "short") {
+			t.Errorf("the index holds %q after the next Own, want the entry past its time removed", got)
+		}
+		for _, id := range []string{"long", "new"} {
+			if err := st.Own(ctx, "bob", id, time.Now().Add(-time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := owned("bob"); len(got) != 0 {
+			t.Errorf("Owned after moving every entry's until to the past = %q", got)
 		}
 		if n := c.Exists(ctx, key).Val(); n != 0 {
 			t.Error("an index without live entries is still a key")
 		}
 	})
 
-	t.Run("Concurrent", func(t *testing.T) {
-		var wg sync.WaitGroup
-		want := make([]string, 100)
-		for i := range want {
-			want[i] = middlewareID()
-			wg.Add(1)
-			go func(id string) {
-				defer wg.Done()
-				if err := st.Own(ctx, "carol", id, hour); err != nil {
-					t.Error(err)
-				}
-			}(want[i])
-		}
-		wg.Wait()
-		slices.Sort(want)
-		if got := owned("carol"); !slices.Equal(got, want) {
-			t.Errorf("Owned has %d of the 100 ids owned concurrently", len(got))
-		}
-	})
-
+	// Owners next to those of RunAdmin: the empty owner (whose key ends
+	// in the mark), a Cluster hash tag, the mark itself, and the longest
+	// owner SetOwner accepts.
 	t.Run("Separate", func(t *testing.T) {
-		owners := []string{"d", "dd", "d:", ":d", "d:*", "*", "d*", "d/e", "d/", "\x00", "\x00\xff", "\xff", "d\x00", "", "{d}", "owner:d", strings.Repeat("\xfe", 256)}
+		owners := []string{"d", "", "{d}", "owner:d", "owner:", strings.Repeat("\xfe", 256)}
 		for i, o := range owners {
 			if err := st.Own(ctx, o, fmt.Sprint("sep-", i), hour); err != nil {
 				t.Fatal(err)
@@ -440,32 +314,6 @@ func TestOwnerIndex(t *testing.T) {
 			if got, want := owned(o), []string{fmt.Sprint("sep-", i)}; !slices.Equal(got, want) {
 				t.Errorf("Owned(%q) = %q, want %q", o, got, want)
 			}
-		}
-		if err := st.Disown(ctx, "d", "sep-1", "sep-2"); err != nil { // ids of other owners
-			t.Fatal(err)
-		}
-		for i, o := range owners {
-			if got := owned(o); len(got) != 1 {
-				t.Errorf("Owned(%q) after a Disown of another owner = %q, want [sep-%d]", o, got, i)
-			}
-		}
-	})
-
-	t.Run("NotRecords", func(t *testing.T) {
-		if err := st.Set(ctx, "record", []byte("x"), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := st.Count(ctx); err != nil || got != 1 {
-			t.Errorf("Count = %d, %v; want 1: the indexes are not records", got, err)
-		}
-		if got := scanAll(t, st); len(got) != 1 || got["record"] != "x" {
-			t.Errorf("Scan reported %q; want only the record", got)
-		}
-		if err := st.Clear(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := owned("carol"); len(got) != 0 {
-			t.Errorf("Owned after Clear = %q", got)
 		}
 	})
 }
@@ -487,10 +335,53 @@ func TestOwnerIndexWrongType(t *testing.T) {
 	}
 }
 
-// TestAdminUniversalClient runs Scan, Count and Clear through a client
-// made by redis.NewUniversalClient (a cluster client with a cluster).
-func TestAdminUniversalClient(t *testing.T) {
+// adminRoundTrip writes 300 records through st, under ids of the
+// middleware's form and ids that hold ':' and the glob's special characters
+// (any id that does not start with "owner:" is a record's), and checks that
+// Scan reports each once with its bytes, Count counts them and Clear
+// deletes them. written, unless nil, is called once the records are
+// written.
+func adminRoundTrip(t *testing.T, st *redisstore.Store, written func()) {
+	t.Helper()
 	ctx := context.Background()
+	want := make(map[string]string)
+	for i := range 295 {
+		id := middlewareID()
+		if i%10 == 0 {
+			id = fmt.Sprint("other:", i, "*")
+		}
+		want[id] = fmt.Sprint("record ", i, " \x00\xff")
+	}
+	for _, id := range []string{"owner", "owner-x:y", "x:owner:", "a[b]?", `c\d`} {
+		want[id] = id
+	}
+	setMany(t, st, want)
+	if written != nil {
+		written()
+	}
+	got := scanAll(t, st)
+	if len(got) != len(want) {
+		t.Errorf("Scan reported %d records, want %d", len(got), len(want))
+	}
+	for id, data := range want {
+		if got[id] != data {
+			t.Fatalf("Scan reported %q for %q, want %q", got[id], id, data)
+		}
+	}
+	if n, err := st.Count(ctx); err != nil || n != len(want) {
+		t.Errorf("Count = %d, %v; want %d", n, err, len(want))
+	}
+	if err := st.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Count(ctx); err != nil || n != 0 {
+		t.Errorf("Count after Clear = %d, %v", n, err)
+	}
+}
+
+// TestAdminUniversalClient runs adminRoundTrip through a client made by
+// redis.NewUniversalClient (a cluster client with a cluster).
+func TestAdminUniversalClient(t *testing.T) {
 	c := newClient(t)
 	var u redis.UniversalClient
 	if redisCluster != nil {
@@ -499,29 +390,12 @@ func TestAdminUniversalClient(t *testing.T) {
 		u = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{redisAddr}})
 	}
 	t.Cleanup(func() { _ = u.Close() })
-	st := newStore(t, u, testPrefix(t, c))
-	want := make(map[string]string)
-	for i := range 300 {
-		want[middlewareID()] = fmt.Sprint(i)
-	}
-	setMany(t, st, want)
-	if got := scanAll(t, st); len(got) != len(want) {
-		t.Errorf("Scan reported %d records, want %d", len(got), len(want))
-	}
-	if got, err := st.Count(ctx); err != nil || got != len(want) {
-		t.Errorf("Count = %d, %v; want %d", got, err, len(want))
-	}
-	if err := st.Clear(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := st.Count(ctx); err != nil || got != 0 {
-		t.Errorf("Count after Clear = %d, %v", got, err)
-	}
+	adminRoundTrip(t, newStore(t, u, testPrefix(t, c)), nil)
 }
 
-// TestAdminRing runs Scan, Count and Clear through a Ring of two shards,
-// which SCAN every shard: two databases of the standalone server, reached
-// under two names. Not with a cluster, whose nodes have one database.
+// TestAdminRing runs adminRoundTrip through a Ring of two shards, which
+// SCAN every shard: two databases of the standalone server, reached under
+// two names. Not with a cluster, whose nodes have one database.
 func TestAdminRing(t *testing.T) {
 	if redisCluster != nil {
 		t.Skip("a Ring over the standalone server only")
@@ -548,34 +422,19 @@ func TestAdminRing(t *testing.T) {
 	}
 	st := newStore(t, ring, "sessiontest:"+randomHex(8)+":")
 	t.Cleanup(func() { _ = st.Clear(context.Background()) })
-	want := make(map[string]string)
-	for i := range 300 {
-		want[middlewareID()] = fmt.Sprint(i)
-	}
-	setMany(t, st, want)
-	perShard := map[int]int{}
-	for _, db := range []int{0, 1} {
-		c := redis.NewClient(&redis.Options{Addr: redisAddr, DB: db})
-		n, err := c.Eval(ctx, "return #redis.call('KEYS', ARGV[1])", nil, st.Key("*")).Int()
-		_ = c.Close()
-		if err != nil {
-			t.Fatal(err)
+	adminRoundTrip(t, st, func() {
+		perShard := map[int]int{}
+		for _, db := range []int{0, 1} {
+			c := redis.NewClient(&redis.Options{Addr: redisAddr, DB: db})
+			n, err := c.Eval(ctx, "return #redis.call('KEYS', ARGV[1])", nil, st.Key("*")).Int()
+			_ = c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			perShard[db] = n
 		}
-		perShard[db] = n
-	}
-	if perShard[0] == 0 || perShard[1] == 0 {
-		t.Fatalf("records per database %v: the Ring did not spread them", perShard)
-	}
-	if got := scanAll(t, st); len(got) != len(want) {
-		t.Errorf("Scan reported %d records, want %d", len(got), len(want))
-	}
-	if got, err := st.Count(ctx); err != nil || got != len(want) {
-		t.Errorf("Count = %d, %v; want %d", got, err, len(want))
-	}
-	if err := st.Clear(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := st.Count(ctx); err != nil || got != 0 {
-		t.Errorf("Count after Clear = %d, %v", got, err)
-	}
+		if perShard[0] == 0 || perShard[1] == 0 {
+			t.Fatalf("records per database %v: the Ring did not spread them", perShard)
+		}
+	})
 }
