@@ -42,8 +42,9 @@ type AdminOptions struct {
 //   - Count: Sessions records count Sessions.
 //   - Clear: every record and index entry of the namespace goes, and
 //     another namespace's stay.
-//   - Owners: Own, Owned and Disown round trips; entries past their time
-//     are not returned; 100 concurrent Own of one owner all land; owners
+//   - Owners: Own, Owned and Disown round trips (Disown of nothing, of
+//     everything, of an unknown owner); entries past their time are not
+//     returned, before and after the owner's next Own; 100 concurrent Own of one owner all land; owners
 //     that look alike ("a" and "a.b", "a*", case, spaces, bytes) stay apart;
 //     index entries are neither scanned nor counted.
 //
@@ -325,6 +326,17 @@ func (a *admin) testOwners(t *testing.T) {
 	if got := owned(t, idx, "user-1"); !slices.Equal(got, []string{id2}) {
 		t.Fatalf("after Disown, Owned = %q, want %q", got, []string{id2})
 	}
+	for _, ids := range [][]string{nil, {id2}, {id2}} { // nothing, the last one, then again
+		if err := idx.Disown(ctx, "user-1", ids...); err != nil {
+			t.Fatalf("Disown(%q): %v", ids, err)
+		}
+	}
+	if err := idx.Disown(ctx, "nobody", id1); err != nil {
+		t.Fatalf("Disown of an unknown owner: %v", err)
+	}
+	if got := owned(t, idx, "user-1"); len(got) != 0 {
+		t.Fatalf("after disowning every id, Owned = %q", got)
+	}
 
 	// An entry past its time is not returned.
 	past := newID(t)
@@ -336,6 +348,9 @@ func (a *admin) testOwners(t *testing.T) {
 		t.Fatalf("Owned before the entry's time = %q", got)
 	}
 	time.Sleep(time.Until(soon) + a.gran + margin)
+	if got := owned(t, idx, "user-2"); len(got) != 0 { // before any Own prunes it
+		t.Errorf("Owned after the entry's time passed = %q, want none", got)
+	}
 	fresh := newID(t)
 	own(t, idx, "user-2", fresh)
 	if got := owned(t, idx, "user-2"); !slices.Equal(got, []string{fresh}) {
