@@ -251,3 +251,35 @@ func TestDestroyOwnerContext(t *testing.T) {
 		t.Error("DestroyOwner with a failing store succeeded")
 	}
 }
+
+// With Config.Devices, the user agent (its first 256 bytes) and the IP of
+// an owned session's latest write are kept, and a write from another
+// browser of the same session updates them.
+func TestDevicesUserAgent(t *testing.T) {
+	h := newHarness(t, Config[string, string]{Devices: true})
+	send := func(ua string) {
+		h.mu.Lock()
+		h.fn["dev"] = func(c *fiber.Ctx, s *sess) error { s.SetOwner("ada"); s.Set("ua", ua); return nil }
+		h.mu.Unlock()
+		req := httptest.NewRequest("POST", "/run/dev", nil)
+		req.Header.Set("User-Agent", ua)
+		for _, c := range h.jar.Cookies(site) {
+			req.AddCookie(c)
+		}
+		resp, err := h.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.jar.SetCookies(site, resp.Cookies())
+	}
+	long := strings.Repeat("x", 300)
+	send(long)
+	ds, err := h.m.Devices(bg, "ada")
+	if err != nil || len(ds) != 1 || ds[0].UserAgent != long[:256] || ds[0].IP != "0.0.0.0" {
+		t.Fatalf("Devices = %+v, %v; want the first 256 bytes of the user agent", ds, err)
+	}
+	send("Firefox")
+	if ds, _ := h.m.Devices(bg, "ada"); len(ds) != 1 || ds[0].UserAgent != "Firefox" {
+		t.Errorf("after a write from another user agent, Devices = %+v", ds)
+	}
+}
