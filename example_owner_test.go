@@ -84,9 +84,9 @@ func ExampleManager_DestroyOwner() {
 	// 200 user=
 }
 
-// A token carried by another transport (a query parameter of a download
-// link, a job's payload) is verified as the cookie is, and the session it
-// names is loaded, changed and saved without a request.
+// A token carried by another transport (a job's payload, a native client's
+// header; never a URL, which leaks) is verified as the cookie is, and the
+// session it names is loaded, changed and saved without a request.
 func ExampleManager_Load() {
 	m, _ := session.NewManager(session.Config[string, string]{Secrets: [][]byte{key}})
 	app := fiber.New()
