@@ -149,35 +149,53 @@ func (s *Store) watch(ctx context.Context, op, filter string, meta bool, fn func
 	}
 }
 
+// scanBatch is how many keys Scan gathers before it reads their records.
+const scanBatch = 1000
+
 // Scan calls fn with the id and record of each live session under the
-// store's prefix, as a watcher on the bucket delivers them (see the package
-// documentation), until fn returns an error, which Scan then returns. It
-// skips expired records, values the store did not write, chunk keys and
-// the owner index; a chunked record is read from its chunks before fn is
-// called. fn may call the store's methods, Delete included.
+// store's prefix, until fn returns an error, which Scan then returns. A
+// watcher on the bucket delivers the keys alone (no values), and Scan reads
+// the records of every scanBatch of them with a Get each: the watcher can
+// run ahead of fn by as much as the server's flow control lets it, and that
+// is then keys, not records. It skips expired records, values the store did
+// not write, chunk keys and the owner index; a chunked record is read from
+// its chunks. fn may call the store's methods, Delete included.
 func (s *Store) Scan(ctx context.Context, fn func(id string, data []byte) error) error {
 	dir, _ := s.split()
-	return s.watch(ctx, "natsstore: scan", dir+"*", false, func(key string, v []byte, rev uint64) error {
-		id, ok := s.sessionID(key)
-		if !ok {
-			return nil
-		}
-		e := parse(rev, v)
-		if !e.live(time.Now()) {
-			return nil
-		}
-		if e.chunks.n > 0 {
-			var err error
-			e, err = s.read(ctx, key)
-			if errors.Is(err, session.ErrNotFound) {
-				return nil
+	batch := make([]string, 0, scanBatch)
+	flush := func() error {
+		for _, key := range batch {
+			if err := ctx.Err(); err != nil {
+				return ctxerr.Wrap(ctx, "natsstore: scan", err)
 			}
-			if err != nil {
+			id, _ := s.sessionID(key)
+			e, err := s.read(ctx, key)
+			switch {
+			case errors.Is(err, session.ErrNotFound): // deleted or expired since, or not the store's
+				continue
+			case err != nil:
+				return err
+			}
+			if err := fn(id, e.data); err != nil {
 				return err
 			}
 		}
-		return fn(id, e.data)
+		batch = batch[:0]
+		return nil
+	}
+	err := s.watch(ctx, "natsstore: scan", dir+"*", true, func(key string, _ []byte, _ uint64) error {
+		if _, ok := s.sessionID(key); !ok {
+			return nil
+		}
+		if batch = append(batch, key); len(batch) == scanBatch {
+			return flush()
+		}
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // Count returns the number of live sessions under the store's prefix. It is

@@ -65,15 +65,18 @@
 // # Listing, counting, clearing
 //
 // The store implements session.Scanner, session.Counter and session.Clearer
-// with a watcher (an ordered push consumer) on its own keys, which streams
-// the latest value of each key with flow control, so a listing never holds
-// the bucket in memory:
+// with a watcher (an ordered push consumer) on its own keys, which delivers
+// the latest value of each key:
 //
-//   - Scan watches the session keys and calls fn for each live record as it
-//     arrives, reading a chunked record's chunks first, until the watcher
-//     has delivered every value the keys held when it started. Expired
-//     records and values the store did not write are skipped. fn may call
-//     the store (Delete included); the server waits while fn runs.
+//   - Scan watches the session keys without their values, and reads the
+//     records of each 1000 keys with a Get each (a chunked record from its
+//     chunks), calling fn for each live one, until the watcher has
+//     delivered every key there was when it started. Expired records and
+//     values the store did not write are skipped. fn may call the store
+//     (Delete included). The watcher does not wait for fn: nats.go buffers
+//     what the server sends ahead, which is then each key's metadata (some
+//     700 bytes a key), never the records (storetest.RunAdmin: 7 MB of live
+//     heap at most while listing 10,000 records of 2 KiB).
 //   - Count is exact: it counts the live records, not the expired ones the
 //     bucket still holds, so it transfers every record's value (not its
 //     chunks), as Scan does.
