@@ -98,7 +98,7 @@ func (m *Manager[V, F]) index() (OwnerIndex, error) {
 // runs, is a later sign-in and may live. It fails with ErrUnsupported when
 // the store is not an OwnerIndex.
 func (m *Manager[V, F]) DestroyOwner(ctx context.Context, owner string) (int, error) {
-	n, err := m.destroyOwner(ctx, owner, "")
+	n, err := m.destroyOwner(ctx, owner)
 	if err == nil {
 		m.emit(Event{Kind: EventOwnerSignedOut, Owner: owner, Count: n})
 	}
@@ -107,28 +107,27 @@ func (m *Manager[V, F]) DestroyOwner(ctx context.Context, owner string) (int, er
 
 // DestroyOthers ends every session of the session's owner but this one, as
 // DestroyOwner does: "sign out of all other devices". It returns how many it
-// ended; a session without an owner has no others.
+// ended; a session without an owner has no others. This session is kept
+// under its id and, when this request rotated it and has not saved yet,
+// under the id it moves from.
 func (s *Session[V, F]) DestroyOthers(ctx context.Context) (int, error) {
 	if s.rec.owner == "" {
 		return 0, nil
 	}
-	keep := s.id
-	if !s.stored {
-		keep = ""
-	}
-	n, err := s.m.destroyOwner(ctx, s.rec.owner, keep)
+	n, err := s.m.destroyOwner(ctx, s.rec.owner, s.id, s.rot.oldID)
 	if err == nil {
 		s.m.emit(Event{Kind: EventOwnerSignedOut, Owner: s.rec.owner, Count: n})
 	}
 	return n, err
 }
 
-// destroyOwner deletes the records of owner's sessions but keep's, in rounds:
+// destroyOwner deletes the records of owner's sessions but those under the
+// ids keep, in rounds:
 // a rotation indexes its new id before it writes it and before it replaces
 // the old record, so once a round has seen a record, anything it was rotated
 // into is indexed by the next round. It stops after a round that deleted
 // nothing.
-func (m *Manager[V, F]) destroyOwner(ctx context.Context, owner, keep string) (int, error) {
+func (m *Manager[V, F]) destroyOwner(ctx context.Context, owner string, keep ...string) (int, error) {
 	idx, err := m.index()
 	if err != nil || owner == "" {
 		return 0, err
@@ -137,7 +136,7 @@ func (m *Manager[V, F]) destroyOwner(ctx context.Context, owner, keep string) (i
 	for round := 0; round < 8; round++ {
 		deleted := 0
 		err := m.owned(ctx, idx, owner, func(id string, rec *record[struct{}, struct{}]) error {
-			if id == keep {
+			if slices.Contains(keep, id) {
 				return nil
 			}
 			c, cancel := m.context(ctx)

@@ -283,3 +283,31 @@ func TestDevicesUserAgent(t *testing.T) {
 		t.Errorf("after a write from another user agent, Devices = %+v", ds)
 	}
 }
+
+// DestroyOthers in the request that rotates the session, before its save,
+// keeps this session (under the id it moves from and the new one).
+func TestDestroyOthersWhileRotating(t *testing.T) {
+	h := newHarness(t, Config[string, string]{})
+	signIn := func(s *sess) { s.RegenerateID(true); s.SetOwner("ada"); s.Set("user", "ada") }
+	h.do(func(c *fiber.Ctx, s *sess) error { signIn(s); return nil })
+	other := h.id()
+	h.jar, _ = newJar()
+	h.do(func(c *fiber.Ctx, s *sess) error { signIn(s); return nil })
+	h.do(func(c *fiber.Ctx, s *sess) error {
+		s.RegenerateID(true)
+		n, err := s.DestroyOthers(c.UserContext())
+		if err != nil || n != 1 {
+			t.Errorf("DestroyOthers = %d, %v; want the other browser's session", n, err)
+		}
+		return nil
+	})
+	if _, ok := h.stored(other); ok {
+		t.Error("the other browser's session survived")
+	}
+	h.do(func(c *fiber.Ctx, s *sess) error {
+		if u, _ := s.Get("user"); u != "ada" {
+			t.Errorf("this session after DestroyOthers during its rotation: user %q", u)
+		}
+		return nil
+	})
+}
