@@ -230,8 +230,11 @@ type Dialect struct {
 	// statement alone, which then runs again, up to Attempts times in all:
 	// Own, the pruning, Disown and DeleteExpired's statements of the owner
 	// index, and Clear's with RetryClear. nil for none.
-	Deadlock   func(error) bool
-	Attempts   int
+	Deadlock func(error) bool
+	// Attempts is how many times in all a statement that Deadlock matches
+	// runs.
+	Attempts int
+	// RetryClear makes Clear's statements run again on a deadlock too.
 	RetryClear bool
 }
 
