@@ -40,11 +40,12 @@ type AdminOptions struct {
 //     error from fn stops the scan and is returned; fn may delete records.
 //   - Expired: records past their time to live are not reported.
 //   - Count: Sessions records count Sessions.
-//   - Clear: every record and index entry of the namespace goes, and
-//     another namespace's stay.
+//   - Clear: every record and index entry of the namespace goes, another
+//     namespace's stay, and the store works afterwards.
 //   - Owners: Own, Owned and Disown round trips (Disown of nothing, of
 //     everything, of an unknown owner); entries past their time are not
-//     returned, before and after the owner's next Own; 100 concurrent Own of one owner all land; owners
+//     returned, before and after the owner's next Own, nor are those that Own
+//     gives a time already past; 100 concurrent Own of one owner all land; owners
 //     that look alike ("a" and "a.b", "a*", case, spaces, bytes) stay apart;
 //     index entries are neither scanned nor counted.
 //
@@ -282,6 +283,20 @@ func (a *admin) testClear(t *testing.T) {
 			t.Errorf("after Clear, Count = %d, %v; want 0", n, err)
 		}
 	}
+	// The store works after Clear.
+	again := newID(t)
+	if err := st.Set(ctx, again, []byte("again"), longTTL); err != nil {
+		t.Fatalf("Set after Clear: %v", err)
+	}
+	if data, err := st.Get(ctx, again); err != nil || string(data) != "again" {
+		t.Fatalf("Get after Clear = %q, %v", data, err)
+	}
+	if owners {
+		own(t, idx, "user-2", again)
+		if got := owned(t, idx, "user-2"); !slices.Equal(got, []string{again}) {
+			t.Errorf("Owned after Clear and Own = %q", got)
+		}
+	}
 	if owners {
 		if ids := owned(t, idx, "user-1"); len(ids) != 0 {
 			t.Errorf("after Clear, the owner index still holds %d ids", len(ids))
@@ -356,6 +371,17 @@ func (a *admin) testOwners(t *testing.T) {
 	own(t, idx, "user-2", fresh)
 	if got := owned(t, idx, "user-2"); !slices.Equal(got, []string{fresh}) {
 		t.Errorf("Owned after one entry's time passed = %q, want only the new one", got)
+	}
+	// Own with a time already past adds nothing that Owned returns, and
+	// moves an existing entry out of it.
+	if err := idx.Own(ctx, "user-2", fresh, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Own(ctx, "user-2b", newID(t), time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, gotB := owned(t, idx, "user-2"), owned(t, idx, "user-2b"); len(got)+len(gotB) != 0 {
+		t.Errorf("Owned after Own with a past time = %q and %q, want none", got, gotB)
 	}
 
 	// 100 concurrent sign-ins of one owner.
