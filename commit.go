@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -150,6 +151,8 @@ func (m *Manager[V, F]) endTurn(sh *shard[V, F], s *Session[V, F], others []*Ses
 // took applies the outcome of a write to s.
 func (s *Session[V, F]) took(w written[V, F]) error {
 	switch {
+	case s.failed != nil: // outdated (build): none of s was written
+		return s.failed
 	case w.err != nil:
 		return w.err
 	case w.gone:
@@ -215,13 +218,57 @@ func (m *Manager[V, F]) build(s *Session[V, F], others []*Session[V, F], base []
 		return written[V, F]{gone: true}
 	}
 	version := rec.version
-	rec = s.merge(rec)
-	for _, o := range others {
+	merged := 0
+	for i := -1; i < len(others); i++ {
+		o := s
+		if i >= 0 {
+			o = others[i]
+		}
+		if o.failed != nil { // stale (below), in an earlier try of this turn
+			continue
+		}
+		if err := o.outdated(&rec); err != nil {
+			o.failed = err // took returns it
+			continue
+		}
 		rec = o.merge(rec)
+		merged++
+	}
+	if merged == 0 {
+		return written[V, F]{err: s.failed}
 	}
 	stamp(&rec, version, now)
 	data, ttl, err := s.encode(&rec, now)
 	return written[V, F]{rec: rec, data: data, ttl: ttl, err: err}
+}
+
+// outdated returns an error wrapping ErrStale when the store may serve
+// outdated reads (StaleReader) and latest holds another value than the
+// record this request read under a key that the request read and then set
+// or unset: the new value may have been computed from an outdated one, and
+// writing it would undo the newer.
+func (s *Session[V, F]) outdated(latest *record[V, F]) error {
+	if !s.be.stale || s.vals.read == 0 {
+		return nil
+	}
+	base := s.raw
+	if base == nil {
+		base = s.rot.oldRaw
+	}
+	var read record[V, F]
+	if base != nil && decodeRecord(base, &read) != nil {
+		return nil // this request read no record it could decode (never written back)
+	}
+	for _, key := range s.vals.keys {
+		if s.vals.read&keyBit(key) == 0 {
+			continue
+		}
+		i, j := find(read.vals, key), find(latest.vals, key)
+		if (i < 0) != (j < 0) || i >= 0 && (latest.vals[j].raw == nil || string(read.vals[i].raw) != string(latest.vals[j].raw)) {
+			return fmt.Errorf("%w (key %q)", ErrStale, key)
+		}
+	}
+	return nil
 }
 
 // merge re-applies this request's changes onto latest, the record another
@@ -319,9 +366,12 @@ func (s *Session[V, F]) rotate(ctx context.Context, rec record[V, F], data []byt
 			return storeErr("get", err)
 		}
 		w := s.m.build(s, nil, latest, now)
-		if w.gone {
+		if w.err != nil || w.gone {
 			if err := s.be.Delete(ctx, s.id); err != nil {
 				return storeErr("delete", err)
+			}
+			if w.err != nil {
+				return w.err
 			}
 			s.drop("session destroyed, moved to a new id or rewritten in a format this release cannot read")
 			return nil

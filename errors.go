@@ -39,6 +39,14 @@ var (
 	// compare-and-set store kept changing under it for too many attempts.
 	ErrConflict = errors.New("session: too many concurrent writes to one session")
 
+	// ErrStale is wrapped by the error of a Save on a StaleReader store
+	// (one that may serve a read from a cache) when a key the request read
+	// and then set or unset holds another value in the store than the one
+	// read: the read was outdated, or another request changed the key
+	// meanwhile. Nothing of the request is written then; Update merges
+	// instead.
+	ErrStale = errors.New("session: a value this request read and then changed was changed by another request first")
+
 	// ErrEncode is wrapped by the error of a Save that could not encode a
 	// value or flash message with the Codec; nothing is stored then.
 	ErrEncode = errors.New("session: a value does not encode")

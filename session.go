@@ -76,6 +76,26 @@ type changes[V any] struct {
 	updates []update[V] // Update, in order, of keys not in keys
 	cleared bool        // Clear
 	buf     [4]string   // keys's first backing array
+	read    uint64      // keys read, on a StaleReader store: bit keyBit(key)
+}
+
+// keyBit returns the bit of key in changes.read: a 64-bit filter, in which
+// a key not read may rarely count as read (its bit shared with one that
+// was), never the reverse.
+func keyBit(key string) uint64 {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return 1 << (h % 64)
+}
+
+// reading notes that the request read key, on a store whose reads may be
+// outdated (see StaleReader).
+func (s *Session[V, F]) reading(key string) {
+	if s.be.stale {
+		s.vals.read |= keyBit(key)
+	}
 }
 
 // update is one call of Update.
@@ -124,11 +144,15 @@ func (s *Session[V, F]) ID() string {
 // Get returns the value under key. A stored value that no longer decodes into
 // V (its type changed) is reported absent and logged.
 func (s *Session[V, F]) Get(key string) (V, bool) {
+	s.reading(key)
 	return decodeEntry(s.m, s.rec.vals, key)
 }
 
 // Has reports whether a value is stored under key.
-func (s *Session[V, F]) Has(key string) bool { return find(s.rec.vals, key) >= 0 }
+func (s *Session[V, F]) Has(key string) bool {
+	s.reading(key)
+	return find(s.rec.vals, key) >= 0
+}
 
 // Keys returns the keys of the values, sorted.
 func (s *Session[V, F]) Keys() []string {
@@ -186,7 +210,7 @@ func (s *Session[V, F]) Set(key string, v V) {
 // compute the new value from old alone. A Set, Unset or Clear of the key
 // later in the request replaces the update.
 func (s *Session[V, F]) Update(key string, fn func(old V) V) V {
-	old, _ := s.Get(key)
+	old, _ := decodeEntry(s.m, s.rec.vals, key) // not a read that StaleReader concerns: fn runs again on a change
 	v := fn(old)
 	s.rec.vals = put(s.rec.vals, entry[V]{key: key, v: v, has: true})
 	if !slices.Contains(s.vals.keys, key) {

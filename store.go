@@ -65,6 +65,21 @@ type CompareAndSetter interface {
 	CompareAndSet(ctx context.Context, id string, old, data []byte, ttl time.Duration) (bool, error)
 }
 
+// StaleReader is implemented by stores whose Get may return a record older
+// than the one stored, for a short while after another client (another app
+// instance) wrote it: a store that serves reads from a client-side cache,
+// say (stores/rueidisstore). Such a read cannot be told from one made just
+// before a concurrent write, so on such a store a save treats every key the
+// request read and then set or unset as read-modify-write: when the stored
+// value of the key is no longer the one the request read, the save fails
+// with ErrStale and writes nothing, rather than let a value computed from an
+// outdated read undo the newer one (Update is re-applied instead, as
+// everywhere). Other keys merge as on any store with compare-and-set.
+type StaleReader interface {
+	// StaleReads reports whether Get may return an outdated record.
+	StaleReads() bool
+}
+
 // Binder is implemented by stores that keep a session's record in the
 // request and its response rather than behind the id on a server, such as
 // the encrypted cookie store (stores/cookiestore). Such a store serves one
@@ -94,6 +109,7 @@ type backend struct {
 	touch Toucher          // nil when the store has none
 	cas   CompareAndSetter // nil when the store has none
 	bound bool             // the store Bind returned for one request
+	stale bool             // Get may return an outdated record (StaleReader)
 }
 
 func newBackend(st Store, bound bool) *backend {
@@ -101,6 +117,9 @@ func newBackend(st Store, bound bool) *backend {
 	b.ttl, _ = st.(TTLGetter)
 	b.touch, _ = st.(Toucher)
 	b.cas, _ = st.(CompareAndSetter)
+	if sr, ok := st.(StaleReader); ok {
+		b.stale = sr.StaleReads()
+	}
 	return b
 }
 
