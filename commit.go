@@ -290,7 +290,7 @@ func (s *Session[V, F]) merge(latest record[V, F]) record[V, F] {
 		}
 	}
 	for _, u := range s.vals.updates {
-		old, _ := decodeEntry(s.m, latest.vals, u.key)
+		old, _ := decodeEntry(s.m, latest.vals, u.key, s.m.decoded)
 		latest.vals = put(latest.vals, entry[V]{key: u.key, v: u.fn(old), has: true})
 	}
 	for _, e := range s.flash.in {

@@ -21,7 +21,7 @@ import (
 // session (an attacker who can add a value must not choose which one wins).
 // key is the highest index of a key that verified a value, so that a value
 // signed with an older key is re-issued.
-func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok bool) {
+func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id string, key int, ok bool) {
 	var t tokens
 	if m.cfg.Header != "" {
 		for _, v := range ctx.Request.Header.PeekAll(m.cfg.Header) {
@@ -43,7 +43,7 @@ func (m *Manager[V, F]) token(ctx *fasthttp.RequestCtx) (id []byte, key int, ok 
 
 // tokens gathers the signed values of one request's header or cookies.
 type tokens struct {
-	id    []byte // the id of the valid values; a slice of one of them
+	id    string // the id of the valid values
 	key   int    // the highest key index that verified one
 	ok    bool   // a value verified
 	clash bool   // valid values name different sessions
@@ -59,7 +59,7 @@ func (t *tokens) add(s *signer, v []byte) {
 	id, key, ok := s.verify(v)
 	switch {
 	case !ok:
-	case t.ok && string(id) != string(t.id):
+	case t.ok && id != t.id:
 		t.clash = true
 	default:
 		t.id, t.key, t.ok = id, max(t.key, key), true
@@ -69,10 +69,10 @@ func (t *tokens) add(s *signer, v []byte) {
 // result returns the id the values name, or ok false when none verified or
 // they name different sessions; the latter is logged at debug level, with
 // what ("cookies", "header values") naming the values.
-func (t *tokens) result(log *slog.Logger, what string) (id []byte, key int, ok bool) {
+func (t *tokens) result(log *slog.Logger, what string) (id string, key int, ok bool) {
 	if t.clash {
 		log.Debug("session: several valid " + what + " name different sessions; starting fresh")
-		return nil, 0, false
+		return "", 0, false
 	}
 	return t.id, t.key, t.ok
 }

@@ -453,7 +453,7 @@ func (p *CSRF) cookieSecret(ctx *fasthttp.RequestCtx) []byte {
 		return nil
 	}
 	secret := make([]byte, csrfLen)
-	if n, err := enc.Decode(secret, id); err != nil || n != csrfLen {
+	if n, err := enc.Decode(secret, unsafe.Slice(unsafe.StringData(id), len(id))); err != nil || n != csrfLen { // read only
 		return nil
 	}
 	return secret

@@ -1045,7 +1045,7 @@ func TestCSRFConcurrentFirstSecret(t *testing.T) {
 	if !bytes.Equal(r.csrf, secretOf(t, toks["a"])) {
 		t.Fatalf("stored secret %x, want the first saved (a's %x)", r.csrf, secretOf(t, toks["a"]))
 	}
-	if k, ok := decodeEntry(e.m, r.vals, "k"); !ok || k != "v" || find(r.vals, "user") < 0 {
+	if k, ok := decodeEntry[string](e.m, r.vals, "k", nil); !ok || k != "v" || find(r.vals, "user") < 0 {
 		t.Errorf("values after the race: %+v", r.vals)
 	}
 	b := e.browser()

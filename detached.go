@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -32,7 +31,7 @@ func (m *Manager[V, F]) Load(ctx context.Context, token string) (*Session[V, F],
 	if !ok {
 		return nil, ErrBadToken
 	}
-	return m.LoadID(ctx, string(id))
+	return m.LoadID(ctx, id)
 }
 
 // LoadID returns the detached session stored under the raw id, or
@@ -45,11 +44,10 @@ func (m *Manager[V, F]) LoadID(ctx context.Context, id string) (*Session[V, F], 
 	}
 	s := &Session[V, F]{m: m, be: m.be}
 	s.rec.vals = s.first[:0]
-	n := copy(s.idBuf[:], id)
-	s.client = unsafe.String(&s.idBuf[0], n)
-	if n != len(id) || n != idLen {
+	if len(id) != idLen {
 		return nil, ErrNotFound
 	}
+	s.client = id
 	if err := s.read(ctx, s.client); err != nil {
 		return nil, err
 	}
@@ -69,7 +67,7 @@ func (m *Manager[V, F]) LoadRequest(ctx *fasthttp.RequestCtx) (*Session[V, F], e
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return m.LoadID(context.Background(), string(id))
+	return m.LoadID(context.Background(), id)
 }
 
 // Destroy ends the session named by token, verified as Load verifies it (a
@@ -80,7 +78,7 @@ func (m *Manager[V, F]) Destroy(ctx context.Context, token string) error {
 	if !ok {
 		return ErrBadToken
 	}
-	return m.DestroyID(ctx, string(id))
+	return m.DestroyID(ctx, id)
 }
 
 // DestroyID ends the session stored under the raw id, as Destroy does,

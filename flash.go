@@ -14,14 +14,14 @@ func (s *Session[V, F]) Flash(key string, msg F) {
 // read any number of times during this request, and is dropped when the
 // request ends unless KeepFlash carries it over.
 func (s *Session[V, F]) GetFlash(key string) (F, bool) {
-	return decodeEntry(s.m, s.flash.in, key)
+	return decodeEntry[F](s.m, s.flash.in, key, nil)
 }
 
 // Flashes returns every message queued by an earlier request, by key.
 func (s *Session[V, F]) Flashes() map[string]F {
 	out := make(map[string]F, len(s.flash.in))
 	for _, e := range s.flash.in {
-		if msg, ok := decodeEntry(s.m, s.flash.in, e.key); ok {
+		if msg, ok := decodeEntry[F](s.m, s.flash.in, e.key, nil); ok {
 			out[e.key] = msg
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -13,7 +12,8 @@ import (
 // (cookie.go), then its record read. The session is kept as the request's
 // user value under m, for later calls and for the save.
 func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
-	s := &Session[V, F]{m: m, req: ctx, be: m.be}
+	s := m.pool.Get().(*Session[V, F])
+	s.m, s.req, s.be = m, ctx, m.be
 	if m.binder != nil {
 		s.be = newBackend(m.binder.Bind(ctx, m.cookie), true)
 		if m.cfg.OnEvent != nil {
@@ -22,15 +22,40 @@ func (m *Manager[V, F]) load(ctx *fasthttp.RequestCtx) (*Session[V, F], error) {
 	}
 	s.rec.vals = s.first[:0]
 	if id, key, ok := m.token(ctx); ok {
-		copy(s.idBuf[:], id)
-		s.client = unsafe.String(&s.idBuf[0], idLen)
+		s.client = id
 		s.resign = key > 0
 		if err := s.read(context.Background(), s.client); err != nil {
+			m.release(s)
 			return nil, err
 		}
 	}
 	ctx.SetUserValue(m, s)
+	ctx.SetUserValue(pooled[V, F]{s}, pooled[V, F]{s})
 	return s, nil
+}
+
+// Sessions of requests are reused: one whose request Serve finished goes
+// back to its manager's pool when fasthttp ends the request, by closing its
+// user values after the response is written and every handler, outer
+// middleware included, has returned. A session Serve did not finish (a
+// request timed out by fasthttp, a handler that dropped the user values)
+// is left to the garbage collector, as is every detached one (LoadID).
+
+// pooled is the user value that returns s to the pool at the end of its
+// request (fasthttp closes the io.Closer user values then).
+type pooled[V, F any] struct{ s *Session[V, F] }
+
+func (p pooled[V, F]) Close() error {
+	if p.s.served {
+		p.s.m.release(p.s)
+	}
+	return nil
+}
+
+// release returns s, which nothing refers to any more, to the pool.
+func (m *Manager[V, F]) release(s *Session[V, F]) {
+	*s = Session[V, F]{}
+	m.pool.Put(s)
 }
 
 // Reload discards this request's unsaved changes and reads the session again

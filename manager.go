@@ -14,14 +14,16 @@ import (
 // types. It is safe for concurrent use. New is a shortcut for
 // NewManager(cfg).Handler().
 type Manager[V, F any] struct {
-	cfg    Config[V, F]
-	be     *backend         // cfg.Store with its capabilities
-	binder Binder           // cfg.Store when it binds to each request, else nil
-	cookie *fasthttp.Cookie // the session cookie's name and attributes; never changed
-	signer *signer
-	log    *slog.Logger
-	now    func() time.Time // the clock; tests move it
-	saving saving[V, F]     // saves of one session take turns (commit.go)
+	cfg     Config[V, F]
+	be      *backend         // cfg.Store with its capabilities
+	binder  Binder           // cfg.Store when it binds to each request, else nil
+	cookie  *fasthttp.Cookie // the session cookie's name and attributes; never changed
+	signer  *signer
+	log     *slog.Logger
+	now     func() time.Time // the clock; tests move it
+	saving  saving[V, F]     // saves of one session take turns (commit.go)
+	pool    sync.Pool        // *Session[V, F] of finished requests (load.go)
+	decoded *decoded[V]      // values decoded by earlier requests, or nil (decoded.go)
 
 	warnPlainHTTP, warnLongIdle sync.Once // warnings logged once per manager
 }
@@ -41,6 +43,8 @@ func NewManager[V, F any](cfg Config[V, F]) (*Manager[V, F], error) {
 		log:    cfg.Logger,
 		now:    time.Now,
 	}
+	m.pool.New = func() any { return new(Session[V, F]) }
+	m.decoded = newDecoded[V]()
 	m.binder, _ = cfg.Store.(Binder)
 	if cfg.OnEvent != nil {
 		m.be.observe(cfg.OnEvent)
@@ -60,7 +64,9 @@ func (m *Manager[V, F]) Serve(ctx *fasthttp.RequestCtx, next func() error) (err 
 	ctx.SetUserValue(m, (*Session[V, F])(nil)) // served, not loaded yet
 	err = next()
 	if s, _ := ctx.UserValue(m).(*Session[V, F]); s != nil {
-		if serr := s.Save(); serr != nil { // a Save in next failed: its error, nothing written
+		serr := s.Save()
+		s.served = true  // reused once the request ends (load.go)
+		if serr != nil { // a Save in next failed: its error, nothing written
 			return serr, true
 		}
 	}

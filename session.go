@@ -12,7 +12,12 @@ import (
 // Session is one request's view of a session: values of type V and flash
 // messages of type F under string keys. Get it with session.Get (Fiber) or
 // Manager.FromRequestCtx (fasthttp). A Session belongs to its request and is
-// not safe for use by several goroutines at once.
+// not safe for use by several goroutines at once. Like Fiber's Ctx, a
+// request's Session is valid until the request ends (after its response is
+// written and every handler, outer middleware included, has returned): the
+// manager then reuses it for another request. Strings and values it
+// returned stay valid; keep the Session itself no longer. A detached Session
+// (Manager.Load, LoadID, LoadRequest) is never reused.
 //
 // Values are stored encoded and decoded when first read. Changing a value in
 // place (a map or pointer V) is not seen: call Set to store the change.
@@ -22,15 +27,13 @@ type Session[V, F any] struct {
 	be  *backend // the manager's store, or the one bound to this request
 
 	// What the request brought and did, kept for its whole life.
-	client    string      // the id the request's cookie or header named
-	doomed    *doomed     // what Destroy left for the next save to delete, or nil
-	failed    error       // the error of a Save that failed: the middleware does not save again
-	idBuf     [idLen]byte // client's bytes; never changed
-	resign    bool        // that cookie was signed with an older key
-	destroyed bool        // Destroy was called
-	recookie  bool        // SetIdleTimeout: send the cookie again, persistent or not
-	// (The bools fill idBuf's last word: a Session of more than 760 bytes
-	// takes the next size class, 896, with its allocation header.)
+	client    string  // the id the request's cookie or header named
+	doomed    *doomed // what Destroy left for the next save to delete, or nil
+	failed    error   // the error of a Save that failed: the middleware does not save again
+	resign    bool    // that cookie was signed with an older key
+	destroyed bool    // Destroy was called
+	recookie  bool    // SetIdleTimeout: send the cookie again, persistent or not
+	served    bool    // Serve is done with it: reused when its request ends (load.go)
 
 	// Taking turns with the process's other saves of the session (commit.go).
 	turn    chan turn[V, F]  // where this save waits for its turn
@@ -145,7 +148,7 @@ func (s *Session[V, F]) ID() string {
 // V (its type changed) is reported absent and logged.
 func (s *Session[V, F]) Get(key string) (V, bool) {
 	s.reading(key)
-	return decodeEntry(s.m, s.rec.vals, key)
+	return decodeEntry(s.m, s.rec.vals, key, s.m.decoded)
 }
 
 // Has reports whether a value is stored under key.
@@ -210,7 +213,7 @@ func (s *Session[V, F]) Set(key string, v V) {
 // compute the new value from old alone. A Set, Unset or Clear of the key
 // later in the request replaces the update.
 func (s *Session[V, F]) Update(key string, fn func(old V) V) V {
-	old, _ := decodeEntry(s.m, s.rec.vals, key) // not a read that StaleReader concerns: fn runs again on a change
+	old, _ := decodeEntry(s.m, s.rec.vals, key, s.m.decoded) // not a read that StaleReader concerns: fn runs again on a change
 	v := fn(old)
 	s.rec.vals = put(s.rec.vals, entry[V]{key: key, v: v, has: true})
 	if !slices.Contains(s.vals.keys, key) {
@@ -383,7 +386,7 @@ func (s *Session[V, F]) ttlAt(now time.Time) time.Duration {
 
 // decodeEntry returns the value under key in es, decoding it on first use. A
 // value that does not decode is reported absent and logged.
-func decodeEntry[T, V, F any](m *Manager[V, F], es []entry[T], key string) (T, bool) {
+func decodeEntry[T, V, F any](m *Manager[V, F], es []entry[T], key string, d *decoded[T]) (T, bool) {
 	i := find(es, key)
 	if i < 0 {
 		var zero T
@@ -391,7 +394,7 @@ func decodeEntry[T, V, F any](m *Manager[V, F], es []entry[T], key string) (T, b
 	}
 	e := &es[i]
 	if !e.has {
-		if err := m.cfg.Codec.Unmarshal(e.raw, &e.v); err != nil {
+		if err := d.decode(m.cfg.Codec, e.raw, &e.v); err != nil {
 			m.log.Warn("session: stored value does not decode", "key", key, "err", err)
 			m.emit(Event{Kind: EventDecodeFailed, Err: err})
 			var zero T

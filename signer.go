@@ -46,6 +46,7 @@ const seenSlots = 1024
 
 type seenToken struct {
 	tok [tokenLen]byte
+	id  string // tok's id, made once: what verify returns
 	key int
 }
 
@@ -85,35 +86,36 @@ func (s *signer) sign(id string) string {
 	return string(b)
 }
 
-// verify checks a token. It returns the id (a slice of token) and the index of
-// the key that verified it, or ok false. It never panics on any input and
-// compares signatures in constant time.
-func (s *signer) verify(token []byte) (id []byte, key int, ok bool) {
+// verify checks a token. It returns the id and the index of the key that
+// verified it, or ok false. It never panics on any input and compares
+// signatures in constant time. The id shares no memory with token; a token
+// that verified recently gets the same id string again, without allocating.
+func (s *signer) verify(token []byte) (id string, key int, ok bool) {
 	if len(token) != tokenLen || token[idLen] != '.' {
-		return nil, 0, false
+		return "", 0, false
 	}
-	id, given := token[:idLen], token[idLen+1:]
+	raw, given := token[:idLen], token[idLen+1:]
 	slot := &s.seen[maphash.Bytes(s.seed, token)%seenSlots]
 	if e := slot.Load(); e != nil && subtle.ConstantTimeCompare(e.tok[:], token) == 1 {
-		return id, e.key, true
+		return e.id, e.key, true
 	}
-	for _, c := range id {
+	for _, c := range raw {
 		if !isB64(c) {
-			return nil, 0, false
+			return "", 0, false
 		}
 	}
 	for i := range s.pools {
 		m := s.pools[i].Get().(*mac)
-		good := hmac.Equal(s.sig(m, id), given)
+		good := hmac.Equal(s.sig(m, raw), given)
 		s.pools[i].Put(m)
 		if good {
-			e := &seenToken{key: i}
+			e := &seenToken{id: string(raw), key: i}
 			copy(e.tok[:], token)
 			slot.Store(e)
-			return id, i, true
+			return e.id, i, true
 		}
 	}
-	return nil, 0, false
+	return "", 0, false
 }
 
 func isB64(c byte) bool {

@@ -200,7 +200,7 @@ func TestStaleReads(t *testing.T) {
 				for k, v := range w.vals {
 					got := ""
 					if i := find(r.vals, k); i >= 0 {
-						got, _ = decodeEntry(h.m, r.vals, k)
+						got, _ = decodeEntry[string](h.m, r.vals, k, nil)
 					}
 					if got != v {
 						t.Errorf("%s = %q, want %q", k, got, v)
@@ -279,10 +279,10 @@ func TestStaleReadsInOneTurn(t *testing.T) {
 		t.Errorf("answers %v, want first 200, second 500 (ErrStale), third 200", codes)
 	}
 	r, _ := h.stored(id)
-	if n, _ := decodeEntry(h.m, r.vals, "n"); n != "first" {
+	if n, _ := decodeEntry[string](h.m, r.vals, "n", nil); n != "first" {
 		t.Errorf("n = %q, want the first save's", n)
 	}
-	if c, _ := decodeEntry(h.m, r.vals, "c"); c != "third" {
+	if c, _ := decodeEntry[string](h.m, r.vals, "c", nil); c != "third" {
 		t.Errorf("c = %q, want the third save's, merged despite the second's refusal", c)
 	}
 	if !strings.Contains(h.logs.String(), ErrStale.Error()) {
