@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 const (
@@ -46,7 +47,7 @@ const seenSlots = 1024
 
 type seenToken struct {
 	tok [tokenLen]byte
-	id  string // tok's id, made once: what verify returns
+	id  string // tok's id, sharing its memory: what verify returns
 	key int
 }
 
@@ -109,8 +110,9 @@ func (s *signer) verify(token []byte) (id string, key int, ok bool) {
 		good := hmac.Equal(s.sig(m, raw), given)
 		s.pools[i].Put(m)
 		if good {
-			e := &seenToken{id: string(raw), key: i}
+			e := &seenToken{key: i}
 			copy(e.tok[:], token)
+			e.id = unsafe.String(&e.tok[0], idLen) // tok never changes
 			slot.Store(e)
 			return e.id, i, true
 		}
