@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 // depend on the port): a session started and signed in through the first
 // is read, with its flash, through the second; signed out through the
 // second, it is unknown to the first, even with a copy of the old cookie.
-// The apps use CookieInsecure because the listeners speak plain http.
+// Then requests that read and set one value alternate between the two, and
+// no update may be lost (see alternate). The apps use CookieInsecure
+// because the listeners speak plain http.
 func RunSeveralInstances(t *testing.T, newStore func(t *testing.T) session.Store) {
 	first, second := newStore(t), newStore(t)
 	url1 := serve(t, NewApp(t, session.Config[string, string]{Store: first, CookieInsecure: true}))
@@ -78,6 +81,48 @@ func RunSeveralInstances(t *testing.T, newStore func(t *testing.T) session.Store
 	// is worthless on the first instance too.
 	jar.SetCookies(site, []*http.Cookie{{Name: "session", Value: signedIn, Path: "/"}})
 	expect("GET", url1, "/", "user= flash=")
+
+	alternate(t, hc, first, url1, url2)
+}
+
+// alternateRounds is how many requests alternate shows the two instances.
+const alternateRounds = 200
+
+// alternate sends POST /visit (a Get, then a Set of one more) through the
+// two instances in turn, each request after the answer to the one before.
+// No increment may be lost: every answer is one more than the last
+// acknowledged count. On a store whose reads may be outdated (StaleReader),
+// a request may instead be refused with a 500 (ErrStale: it read a count
+// the other instance had already replaced), which writes nothing; such
+// refusals are logged, and must stay rare.
+func alternate(t *testing.T, hc *http.Client, st session.Store, urls ...string) {
+	sr, ok := st.(session.StaleReader)
+	stale := ok && sr.StaleReads()
+	jar, _ := cookiejar.New(nil)
+	hc = &http.Client{Jar: jar, Timeout: hc.Timeout}
+	t.Cleanup(hc.CloseIdleConnections)
+	acked, refused := 0, 0
+	for i := range alternateRounds {
+		base := urls[i%len(urls)]
+		resp, err := hc.Post(base+"/visit", "", nil)
+		if err != nil {
+			t.Fatalf("round %d: POST %s/visit: %v", i, base, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK && string(body) == strconv.Itoa(acked+1):
+			acked++
+		case resp.StatusCode == http.StatusInternalServerError && stale && acked > 0:
+			refused++
+		default:
+			t.Fatalf("round %d: POST %s/visit = %d %q after %d acknowledged increments (a lost or repeated update)", i, base, resp.StatusCode, body, acked)
+		}
+	}
+	t.Logf("alternating requests: %d increments acknowledged, %d refused as read from an outdated record", acked, refused)
+	if refused > alternateRounds/10 {
+		t.Errorf("%d of %d alternating requests refused: the store's reads are outdated too often", refused, alternateRounds)
+	}
 }
 
 // serve runs app on a loopback listener until the test ends and returns its
