@@ -16,10 +16,12 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 	fredis "github.com/gofiber/storage/redis/v3"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/stores/memory"
 	"github.com/fibersession/session/stores/redisstore"
+	"github.com/fibersession/session/stores/rueidisstore"
 )
 
 // The app is the example's (_example/main.go) without its CSRF protection,
@@ -83,6 +85,24 @@ var variants = []variant{
 			return nil, nil, err
 		}
 		return oursApp(st, cleanup)
+	}},
+	{name: "ours/rueidis", stateful: true, redis: true, build: func(addr string) (*fiber.App, func(), error) {
+		_, prefix, cleanup, err := redisClient(addr) // a prefix, and the cleanup of its keys
+		if err != nil {
+			return nil, nil, err
+		}
+		cached, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}})
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		st, err := rueidisstore.New(context.Background(), cached, rueidisstore.Config{Prefix: prefix})
+		if err != nil {
+			cached.Close()
+			cleanup()
+			return nil, nil, err
+		}
+		return oursApp(st, func() { cached.Close(); cleanup() })
 	}},
 	{name: "fiber/memory", stateful: true, build: func(string) (*fiber.App, func(), error) {
 		store := fsession.New(fsession.Config{}) // Fiber's default memory storage

@@ -5,6 +5,7 @@
 //	baseline       the same routes and pages, no session at all
 //	ours/memory    this library, memory store (the default)
 //	ours/redis     this library, stores/redisstore
+//	ours/rueidis   this library, stores/rueidisstore (client-side caching)
 //	fiber/memory   Fiber v2's middleware/session, its default memory storage
 //	fiber/redis    Fiber v2's middleware/session, gofiber/storage/redis/v3
 //

@@ -8,9 +8,11 @@ go 1.24.0
 require (
 	github.com/fibersession/session v0.1.0
 	github.com/fibersession/session/stores/redisstore v0.1.0
+	github.com/fibersession/session/stores/rueidisstore v0.1.0
 	github.com/gofiber/fiber/v2 v2.52.0
 	github.com/gofiber/storage/redis/v3 v3.4.3
 	github.com/redis/go-redis/v9 v9.17.3
+	github.com/redis/rueidis v1.0.34
 )
 
 require (
