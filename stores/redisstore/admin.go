@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -12,44 +11,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fibersession/session/internal/ctxerr"
+	"github.com/fibersession/session/internal/rediskey"
 )
-
-// ownerMark follows the prefix in the key of an owner's index. It holds a
-// ':', which no id of the middleware's form (base64url) holds, and Scan,
-// Count and the store's own reads never take such a key for a record.
-const ownerMark = "owner:"
-
-// scanCount is the COUNT hint of every SCAN: about this many keys a batch.
-const scanCount = 1000
 
 // OwnerKey returns the Redis key of owner's index: Prefix + "owner:" + owner
 // in unpadded base64url, so that no owner can name another's key, a pattern
 // or a record's key.
 func (s *Store) OwnerKey(owner string) string {
-	return s.prefix + ownerMark + base64.RawURLEncoding.EncodeToString([]byte(owner))
+	return rediskey.Owner(s.prefix, owner)
 }
 
 // isIndex reports whether key, which starts with the prefix, is an owner's
 // index rather than a record.
 func (s *Store) isIndex(key string) bool {
-	return strings.HasPrefix(key[len(s.prefix):], ownerMark)
-}
-
-// match is the SCAN pattern of every key under the prefix: the prefix with
-// the glob's special characters escaped, then "*".
-func match(prefix string) string {
-	var b strings.Builder
-	for i := 0; i < len(prefix); i++ {
-		switch c := prefix[i]; c {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('*')
-	return b.String()
+	return rediskey.IsIndex(s.prefix, key)
 }
 
 // nodes returns the clients to SCAN to see every key: each master of a
@@ -82,7 +57,7 @@ func (s *Store) nodes(ctx context.Context) ([]redis.Cmdable, error) {
 }
 
 // scan calls each with the keys under the prefix, as one SCAN returns them
-// (about scanCount a batch), on every node in turn, until each returns an
+// (about rediskey.ScanCount a batch), on every node in turn, until each returns an
 // error, which scan returns as it is. A failed command's error is wrapped
 // with op.
 func (s *Store) scan(ctx context.Context, op string, each func(keys []string) error) error {
@@ -93,11 +68,11 @@ func (s *Store) scan(ctx context.Context, op string, each func(keys []string) er
 	if err != nil {
 		return ctxerr.Wrap(ctx, "redisstore: "+op, err)
 	}
-	pattern := match(s.prefix)
+	pattern := rediskey.Match(s.prefix)
 	for _, node := range nodes {
 		var cursor uint64
 		for {
-			keys, next, err := node.Scan(ctx, cursor, pattern, scanCount).Result()
+			keys, next, err := node.Scan(ctx, cursor, pattern, rediskey.ScanCount).Result()
 			if err != nil {
 				return ctxerr.Wrap(ctx, "redisstore: "+op, err)
 			}
@@ -222,31 +197,8 @@ func (s *Store) Clear(ctx context.Context) error {
 	})
 }
 
-// maxScore bounds the scores of the owner index: Unix milliseconds that a
-// double holds exactly.
-const maxScore = 1<<53 - 1
-
-// unixMilli is t in Unix milliseconds, at most maxScore.
-func unixMilli(t time.Time) int64 {
-	if t.Unix() >= maxScore/1000 {
-		return maxScore
-	}
-	return min(t.UnixMilli(), maxScore)
-}
-
-// ownScript is Own: KEYS[1] the owner's index, ARGV[1] the id, ARGV[2] its
-// until and ARGV[3] now, in Unix milliseconds. It adds or moves the entry,
-// removes the entries whose time has passed (until <= now), and makes the
-// key expire with its latest entry (an empty sorted set is no key at all).
-var ownScript = redis.NewScript(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', tonumber(last[2]) - tonumber(ARGV[3])))
-end
-return 0
-`)
+// ownScript is Own's script, shared with the other Redis store.
+var ownScript = redis.NewScript(rediskey.Own)
 
 // Own adds id to owner's sessions until the time until, or moves its entry
 // to until, and removes the owner's entries whose time has passed, in one
@@ -258,7 +210,7 @@ func (s *Store) Own(ctx context.Context, owner, id string, until time.Time) erro
 	if err := ctx.Err(); err != nil {
 		return ctxerr.Wrap(ctx, "redisstore: own", err)
 	}
-	err := ownScript.Run(ctx, s.client, []string{s.OwnerKey(owner)}, id, unixMilli(until), time.Now().UnixMilli()).Err()
+	err := ownScript.Run(ctx, s.client, []string{s.OwnerKey(owner)}, id, rediskey.UnixMilli(until), time.Now().UnixMilli()).Err()
 	return ctxerr.Wrap(ctx, "redisstore: own", err)
 }
 

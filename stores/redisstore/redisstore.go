@@ -127,6 +127,7 @@ import (
 
 	"github.com/fibersession/session"
 	"github.com/fibersession/session/internal/ctxerr"
+	"github.com/fibersession/session/internal/rediskey"
 	"github.com/fibersession/session/internal/ttl"
 )
 
@@ -241,16 +242,8 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return ctxerr.Wrap(ctx, "redisstore: delete", s.client.Del(ctx, s.Key(id)).Err())
 }
 
-// casScript is CompareAndSet: KEYS[1] the key, ARGV[1] the new data,
-// ARGV[2] the TTL in milliseconds, ARGV[3] the expected data (absent: the key
-// must not exist). It returns 1 when it wrote, 0 when not.
-var casScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[3] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-`)
+// casScript is CompareAndSet's script, shared with the other Redis store.
+var casScript = redis.NewScript(rediskey.CompareAndSet)
 
 // CompareAndSet stores data under id for d only if the record stored now
 // is byte for byte old, or, with a nil old, only if there is none. With a nil
