@@ -62,8 +62,9 @@ func reuseApp(t *testing.T, check func(c *fiber.Ctx, s *session.Session[user, st
 }
 
 // A read-only request of a stored session allocates nothing: its Session
-// comes from the manager's pool and goes back when the request ends, and
-// the value it reads was decoded by an earlier request.
+// comes from the manager's pool and goes back when the request ends, and its
+// id from the cache of verified cookies. (That values are decoded once is
+// TestDecodedValues's: sonic's decoding of this one allocates nothing.)
 func TestReadOnlyRequestAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop objects at random")

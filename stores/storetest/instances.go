@@ -82,7 +82,7 @@ func RunSeveralInstances(t *testing.T, newStore func(t *testing.T) session.Store
 	jar.SetCookies(site, []*http.Cookie{{Name: "session", Value: signedIn, Path: "/"}})
 	expect("GET", url1, "/", "user= flash=")
 
-	alternate(t, hc, first, url1, url2)
+	alternate(t, first, url1, url2)
 }
 
 // alternateRounds is how many requests alternate shows the two instances.
@@ -95,11 +95,11 @@ const alternateRounds = 200
 // a request may instead be refused with a 500 (ErrStale: it read a count
 // the other instance had already replaced), which writes nothing; such
 // refusals are logged, and must stay rare.
-func alternate(t *testing.T, hc *http.Client, st session.Store, urls ...string) {
+func alternate(t *testing.T, st session.Store, urls ...string) {
 	sr, ok := st.(session.StaleReader)
 	stale := ok && sr.StaleReads()
 	jar, _ := cookiejar.New(nil)
-	hc = &http.Client{Jar: jar, Timeout: hc.Timeout}
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	t.Cleanup(hc.CloseIdleConnections)
 	acked, refused := 0, 0
 	for i := range alternateRounds {
